@@ -1,0 +1,100 @@
+"""The ``hydronet-nb`` command (also ``python -m hydronet_nb``)."""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+from . import reference_files
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cmd_info(args) -> int:
+    from .device import select_device
+    from .ipu import poptorch_module
+
+    device = select_device()
+    mirror = reference_files.mirror_dir()
+    print(f"hydronet_nb      {_version('hydronet_nb')}")
+    print(f"python           {platform.python_version()}")
+    for dist in ("torch", "torch_geometric", "ase", "numpy", "pandas"):
+        print(f"{dist:<16} {_version(dist)}")
+    print(f"poptorch         {'importable' if poptorch_module() else 'not importable (no Poplar SDK)'}")
+    print(f"device           {device}")
+    print(f"package data     {Path(__file__).parent / 'data'}")
+    print(f"cache            {reference_files.cache_dir()}  (${reference_files.CACHE_ENV})")
+    print(f"mirror           {mirror if mirror else 'not set'}  (${reference_files.MIRROR_ENV})")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import pandas as pd
+
+    from .device import select_device
+    from .predict import predict
+    from .published import load_model
+    from .xyz import read_xyz_clusters
+
+    clusters = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for path in args.files:
+            clusters += read_xyz_clusters(path)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    device = select_device(args.device)
+    if device.kind == "ipu":  # inference on the host is quick; the IPU path is for training
+        device = select_device("cpu")
+    model = load_model(args.model)
+    table, _ = predict(model, clusters, device=device.torch_device)
+    if args.csv:
+        table.to_csv(sys.stdout, index=False, float_format="%.6f")
+        return 0
+    print(f"model: {args.model}   device: {device}   units: kcal/mol, kcal/mol/Å")
+    shown = table.rename(
+        columns={"n_water": "waters", "energy_per_water": "E/water", "reference": "E_ref",
+                 "error_per_water": "err/water", "max_force": "max|F|", "energy": "E"}
+    )
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    if table["reference"].notna().any():
+        known = table.dropna(subset=["reference"])
+        print(f"MAE per water over {len(known)} structures with a reference: "
+              f"{known['error_per_water'].abs().mean():.4f} kcal/mol")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hydronet-nb", description="Pretrained SchNet for water clusters (the HydroNet book).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="versions, the device found, data and cache folders")
+    info.set_defaults(func=cmd_info)
+    pred = sub.add_parser("predict", help="energies and forces of the structures in xyz files")
+    pred.add_argument("--model", default="published", help="'published' (the paper's IPU-pretrained weights) or a checkpoint path")
+    pred.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    pred.add_argument("--csv", action="store_true", help="machine-readable output")
+    pred.add_argument("files", nargs="+", help="xyz files; the comment line may hold the reference energy in kcal/mol")
+    pred.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, RuntimeError, ConnectionError) as exc:
+        print(f"hydronet-nb: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
