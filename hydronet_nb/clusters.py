@@ -28,6 +28,7 @@ class Cluster:
     z: np.ndarray  # [atoms] int64 atomic numbers
     pos: np.ndarray  # [atoms, 3] float32, Angstrom
     energy: float | None = None  # reference total energy, kcal/mol, if known
+    forces: np.ndarray | None = None  # [atoms, 3] reference forces -dE/dx, kcal/mol/Angstrom, if known
     source: str = ""  # where it came from, for messages ("file.xyz frame 3")
     info: dict = field(default_factory=dict)
 
