@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import platform
 import sys
 import warnings
@@ -73,6 +74,10 @@ def cmd_predict(args) -> int:
     return 0
 
 
+#: modules that each define ``add_parser(subparsers)`` for one more subcommand
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hydronet-nb", description="Pretrained SchNet for water clusters (the HydroNet book).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--csv", action="store_true", help="machine-readable output")
     pred.add_argument("files", nargs="+", help="xyz files; the comment line may hold the reference energy in kcal/mol")
     pred.set_defaults(func=cmd_predict)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
     return parser
 
 
