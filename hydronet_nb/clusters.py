@@ -45,12 +45,15 @@ class WaterOrderWarning(UserWarning):
     """The file listed hydrogens away from their oxygen; they were regrouped by distance."""
 
 
-def as_water_cluster(z: np.ndarray, pos: np.ndarray, source: str, atom_lines: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def as_water_cluster(
+    z: np.ndarray, pos: np.ndarray, source: str, atom_lines: list[int] | None = None, *, regroup: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Check that ``z`` is water and return ``(z, pos)`` ordered ``O H H`` per molecule.
 
     ``atom_lines`` gives, for messages, the file line of each atom. Where the two H after an O
     are not that O's (some real HydroNet files are like that), every H is given to its nearest O
-    and a :class:`WaterOrderWarning` says so.
+    and a :class:`WaterOrderWarning` says so. ``regroup=False`` keeps the file's ``O H H`` order
+    as the molecules (for MD frames, where a broken molecule must stay visible as broken).
     """
     z = np.asarray(z, dtype=np.int64)
     pos = np.asarray(pos, dtype=np.float64)
@@ -69,6 +72,11 @@ def as_water_cluster(z: np.ndarray, pos: np.ndarray, source: str, atom_lines: li
     if n_o == 0:
         raise ClusterFormatError(f"{source}: no atoms")
     in_order = np.array_equal(z, np.tile([Z_O, Z_H, Z_H], n_o))
+    if not regroup:
+        if not in_order:
+            a = int(np.flatnonzero(z != np.tile([Z_O, Z_H, Z_H], n_o))[0])
+            raise ClusterFormatError(f"{source}: {where(a)} breaks the O H H order that regroup=False requires")
+        return z, pos.astype(np.float32)
     if in_order:
         o = pos[0::3]
         bonds = np.linalg.norm(pos.reshape(n_o, 3, 3)[:, 1:] - o[:, None], axis=-1)

@@ -26,8 +26,11 @@ def _energy_from_comment(comment: str) -> float | None:
     return None
 
 
-def read_xyz_clusters(path: str | Path) -> list[Cluster]:
-    """All frames of ``path`` as water :class:`~hydronet_nb.clusters.Cluster` objects."""
+def read_xyz_clusters(path: str | Path, *, regroup: bool = True) -> list[Cluster]:
+    """All frames of ``path`` as water :class:`~hydronet_nb.clusters.Cluster` objects.
+
+    ``regroup`` as in :func:`~hydronet_nb.clusters.as_water_cluster` (``False`` for MD trajectories).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -65,7 +68,7 @@ def read_xyz_clusters(path: str | Path) -> list[Cluster]:
                 pos[a] = [float(v) for v in parts[1:4]]
             except ValueError:
                 raise ClusterFormatError(f"{path}: line {k + 1}: coordinates {parts[1:4]} are not numbers") from None
-        z, pos = as_water_cluster(z, pos, source, atom_lines=list(range(first + 1, last + 1)))
+        z, pos = as_water_cluster(z, pos, source, atom_lines=list(range(first + 1, last + 1)), regroup=regroup)
         clusters.append(Cluster(z=z, pos=pos, energy=energy, source=source, info={"file": str(path), "frame": frame}))
         line_no = last
     if not clusters:

@@ -1,0 +1,43 @@
+# Two commands for a fresh machine with Python 3.11 (no conda needed):
+#   make book   -> .venv with pinned packages, executes the chapters (book profile), writes _build/html
+#   make test   -> the test suite (includes papermill runs of every chapter and a test-profile book build)
+# Both are idempotent: a second run reinstalls nothing and re-executes only changed notebooks.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Offline copies of the published reference files (weights, minima, trajectories): used when present
+SHARED_REFERENCE := $(wildcard ../shared/reference)
+ifneq ($(SHARED_REFERENCE),)
+export HYDRONET_NB_MIRROR ?= $(abspath $(SHARED_REFERENCE))
+endif
+export PYTHONHASHSEED := 0
+
+.PHONY: book test env browser clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=... to another Python 3.10+)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (hydronet_nb)" >/dev/null
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo "open _build/html/index.html"
+
+# headless Chromium for the rendering test (Debian's package; needs root or sudo)
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,29 @@
+"""Shared test set-up: offline copies of the published files, and small clusters."""
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
+
+# Tests read the published files from the local mirror beside the project when it is there
+# (CI, developers); elsewhere hydronet_nb downloads them into its cache.
+if SHARED_REFERENCE.is_dir():
+    os.environ.setdefault("HYDRONET_NB_MIRROR", str(SHARED_REFERENCE))
+
+
+@pytest.fixture(scope="session")
+def ttm_minima():
+    """The real TTM2.1-F global minima W3-W15 as Cluster objects."""
+    from hydronet_nb.reference_files import ttm21f_minima_paths
+    from hydronet_nb.xyz import read_xyz_clusters
+
+    return [c for p in ttm21f_minima_paths() for c in read_xyz_clusters(p)]
+
+
+@pytest.fixture(scope="session")
+def published_model():
+    from hydronet_nb.published import load_published_model
+
+    return load_published_model()
