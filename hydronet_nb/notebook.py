@@ -51,17 +51,27 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def setup(chapter: str, profile: str, seed: int = 0) -> dict:
-    """Style, seeds and warning filters for a chapter; returns its settings for ``profile``."""
+def set_style() -> None:
+    """The book's plotting style and warning filters."""
     import matplotlib as mpl
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (6.4, 4.0)})
     warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated.*")
+
+
+def _short(value) -> str:
+    return f"[{value[0]}..{value[-1]}]" if isinstance(value, list) and len(value) > 3 else str(value)
+
+
+def setup(chapter: str, profile: str, seed: int = 0) -> dict:
+    """Style, seeds and warning filters for a chapter; returns its settings for ``profile``."""
+    set_style()
     seed_everything(seed)
     cfg = settings(chapter, profile)
-    print(f"chapter {chapter!r}, profile {cfg['profile']!r}: " + ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "profile"))
+    print(f"profile {cfg['profile']!r}: " + ", ".join(f"{k}={_short(v)}" for k, v in cfg.items() if k != "profile"))
     return cfg
 
 

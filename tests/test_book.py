@@ -1,0 +1,77 @@
+"""The book builds with warnings as errors, has a page per chapter, and renders in headless Chromium."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from notebook_harness import ROOT, toc_files
+
+BUILD = ROOT / "_build" / "test-book"
+HTML = BUILD / "_build" / "html"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def built_book():
+    """``jupyter-book build`` of the whole book, every chapter with the test profile."""
+    env = {**os.environ, "HYDRONET_NB_PROFILE": "test"}
+    jb = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jb), "build", str(ROOT), "--path-output", str(BUILD), "-W", "--keep-going"],
+        env=env, capture_output=True, text=True,
+    )
+    log = BUILD / "build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, f"jupyter-book build failed (log: {log}):\n{(result.stdout + result.stderr)[-4000:]}"
+    return HTML
+
+
+@pytest.mark.book
+def test_a_page_per_toc_entry(built_book):
+    for name in toc_files():
+        page = built_book / f"{name}.html"
+        assert page.is_file(), f"{page} missing"
+        text = page.read_text()
+        assert "Traceback (most recent call last)" not in text, f"{page}: an executed cell failed"
+    assert (built_book / "index.html").is_file()
+
+
+@pytest.mark.book
+@pytest.mark.browser
+def test_pages_render_in_headless_chromium_with_figures(built_book):
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are required in CI (`make browser` installs them)")
+        pytest.skip("chromium/chromedriver not installed (`make browser`)")
+    from selenium import webdriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    shots = BUILD / "screenshots"
+    shots.mkdir(exist_ok=True)
+    try:
+        for name in toc_files():
+            page = built_book / f"{name}.html"
+            driver.get(page.as_uri())
+            WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+            images = driver.execute_script(
+                "return Array.from(document.querySelectorAll('article img')).map(i => [i.src, i.complete && i.naturalWidth > 0])"
+            )
+            broken = [src for src, ok in images if not ok]
+            assert not broken, f"{page}: images that did not load: {broken}"
+            title = driver.execute_script("var h = document.querySelector('article h1'); return h ? h.textContent : ''")
+            assert title.strip(), f"{page}: no title rendered"
+            if name.startswith("notebooks/"):
+                assert len(images) >= 1, f"{page}: a chapter without a single figure"
+            driver.save_screenshot(str(shots / (name.replace("/", "_") + ".png")))
+    finally:
+        driver.quit()
