@@ -27,10 +27,10 @@ PROFILE_NAMES = ("test", "book", "full")
 PROFILES: dict[str, dict[str, dict]] = {
     "quickstart": {
         # the thirteen real minima are tiny: every profile predicts all of them; profiles differ
-        # in how far the model's own relaxation of W10 is followed
+        # in how far the relaxation of W10 on the model is followed
         "test": {"sizes": list(range(3, 16)), "relax_steps": 15},
-        "book": {"sizes": list(range(3, 16)), "relax_steps": 300},
-        "full": {"sizes": list(range(3, 16)), "relax_steps": 1000},
+        "book": {"sizes": list(range(3, 16)), "relax_steps": 100},
+        "full": {"sizes": list(range(3, 16)), "relax_steps": 300},
     },
 }
 

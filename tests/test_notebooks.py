@@ -15,7 +15,9 @@ def check_quickstart(v):
     assert v["w10_energy"] == pytest.approx(-94.680, abs=0.001)
     assert v["w10_reference"] == pytest.approx(-94.6707, abs=1e-4)
     assert 20 < v["max_force_min"] < v["max_force_max"] < 100
-    assert v["relax_energy_drop"] < 0 and v["relax_rmsd"] > 0.001 and v["relax_steps_taken"] >= 1
+    # following the published model's forces from the TTM2.1-F minimum breaks molecules
+    assert v["relax_energy_drop"] < -5 and v["relax_rmsd"] > 0.1 and v["relax_steps_taken"] >= 1
+    assert v["relax_oh_min"] < 0.8 or v["relax_oh_max"] > 1.3
     assert v["md_max_oh_ttm"] < 1.1 < 5 < v["md_max_oh_pretrained"]
 
 
