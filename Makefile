@@ -14,7 +14,7 @@ export HYDRONET_NB_MIRROR ?= $(abspath $(SHARED_REFERENCE))
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: book test env browser clean
+.PHONY: book test env vendor browser clean
 
 env: $(STAMP)
 
@@ -26,8 +26,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (hydronet_nb)" >/dev/null
 	touch $(STAMP)
 
-book: $(STAMP)
-	$(BIN)/jupyter-book build . -W --keep-going
+# local copies of MathJax and 3Dmol.js, so that the built pages render offline (npm; skipped without it)
+VENDOR := book/_static/vendor
+vendor: $(VENDOR)/.done
+$(VENDOR)/.done: package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --no-audit --no-fund --silent && rm -rf $(VENDOR) && mkdir -p $(VENDOR)/mathjax/output/chtml $(VENDOR)/mathjax/input/tex && \
+	  cp node_modules/mathjax/es5/tex-mml-chtml.js $(VENDOR)/mathjax/ && \
+	  cp -r node_modules/mathjax/es5/output/chtml/fonts $(VENDOR)/mathjax/output/chtml/ && \
+	  cp -r node_modules/mathjax/es5/input/tex/extensions $(VENDOR)/mathjax/input/tex/ && \
+	  cp node_modules/3dmol/build/3Dmol-min.js $(VENDOR)/ && touch $@; \
+	else echo "npm not found: the book will load MathJax and 3Dmol.js from their CDNs"; fi
+
+# 3D views load 3Dmol.js from the local copy (pages sit one folder below _static) when there is one
+book: $(STAMP) vendor
+	HYDRONET_NB_3DMOL_JS=$$(test -f $(VENDOR)/3Dmol-min.js && echo ../_static/vendor/3Dmol-min.js) \
+	  $(BIN)/jupyter-book build . -W --keep-going
 	@echo "open _build/html/index.html"
 
 # headless Chromium for the rendering test (Debian's package; needs root or sudo)
@@ -36,7 +50,7 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(STAMP) browser
+test: $(STAMP) vendor browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

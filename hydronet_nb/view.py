@@ -2,9 +2,12 @@
 
 py3Dmol draws with 3Dmol.js and keeps working in the static HTML of the built book, so it is the
 default. nglview (``engine="nglview"``) is the richer widget for a live Jupyter kernel; its
-widget does not render in static HTML.
+widget does not render in static HTML. ``$HYDRONET_NB_3DMOL_JS`` replaces the CDN address of 3Dmol.js
+(`make book` points it at the book's local copy, so the pages work offline).
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -29,7 +32,8 @@ def show_cluster(cluster: Cluster, forces: np.ndarray | None = None, arrow_scale
         raise ValueError(f"engine must be 'py3dmol' or 'nglview', got {engine!r}")
     import py3Dmol
 
-    view = py3Dmol.view(width=width, height=height)
+    js = os.environ.get("HYDRONET_NB_3DMOL_JS")
+    view = py3Dmol.view(width=width, height=height, **({"js": js} if js else {}))
     view.addModel(_xyz_block(cluster), "xyz")
     view.setStyle({"stick": {"radius": 0.12}, "sphere": {"scale": 0.25}})
     if forces is not None:

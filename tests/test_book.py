@@ -18,6 +18,8 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 def built_book():
     """``jupyter-book build`` of the whole book, every chapter with the test profile."""
     env = {**os.environ, "HYDRONET_NB_PROFILE": "test"}
+    if (ROOT / "book" / "_static" / "vendor" / "3Dmol-min.js").is_file():  # as `make book` does
+        env["HYDRONET_NB_3DMOL_JS"] = "../_static/vendor/3Dmol-min.js"
     jb = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(
         [str(jb), "build", str(ROOT), "--path-output", str(BUILD), "-W", "--keep-going"],
@@ -68,6 +70,10 @@ def test_pages_render_in_headless_chromium_with_figures(built_book):
             )
             broken = [src for src, ok in images if not ok]
             assert not broken, f"{page}: images that did not load: {broken}"
+            if "$$" in page.read_text() or "\\(" in page.read_text():  # the page has maths
+                WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.querySelectorAll('mjx-container').length > 0"))
+            if "3dmolwarning" in page.read_text():  # py3Dmol removes its warning once 3Dmol.js has loaded
+                WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.querySelectorAll('[id^=\"3dmolwarning\"]').length == 0"))
             title = driver.execute_script("var h = document.querySelector('article h1'); return h ? h.textContent : ''")
             assert title.strip(), f"{page}: no title rendered"
             if name.startswith("notebooks/"):
