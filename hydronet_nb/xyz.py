@@ -15,8 +15,11 @@ from .clusters import Cluster, ClusterFormatError, as_water_cluster
 _Z = {"O": 8, "H": 1}
 
 
-def _energy_from_comment(comment: str) -> float | None:
-    # the energy is the last number on the line (some HydroNet lines carry a label first)
+def energy_from_comment(comment: str) -> float | None:
+    """The energy on an xyz comment line: its last number (some HydroNet lines carry a label first).
+
+    The one rule for every reader of HydroNet-style text (``hydronet_pyg`` reads the raw zips with it).
+    """
     for token in reversed(comment.replace(",", " ").split()):
         try:
             value = float(token)
@@ -54,7 +57,7 @@ def read_xyz_clusters(path: str | Path, *, regroup: bool = True) -> list[Cluster
             )
         frame = len(clusters)
         source = f"{path} frame {frame}" if frame or last < len(lines) else str(path)
-        energy = _energy_from_comment(lines[line_no + 1])
+        energy = energy_from_comment(lines[line_no + 1])
         z, pos = np.empty(n_atoms, dtype=np.int64), np.empty((n_atoms, 3))
         for a, k in enumerate(range(first, last)):
             parts = lines[k].split()
