@@ -1,0 +1,63 @@
+"""Hydrogen bonds and the hydrogen-bond network of a water cluster (networkx).
+
+Geometric criterion (Luzar and Chandler's, the common one for water): a donor O-H...O acceptor bond
+exists when R(O...O) < 3.5 Angstrom and the angle between O-H and O...O is below 30 degrees.
+Molecules are the file's ``O H H`` triples (``Cluster`` keeps them in that order).
+"""
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from .clusters import Cluster
+
+R_OO_MAX = 3.5  # Angstrom
+ANGLE_MAX = 30.0  # degrees, between O-H and O...O
+
+
+def hbond_graph(cluster: Cluster, r_oo_max: float = R_OO_MAX, angle_max: float = ANGLE_MAX) -> nx.DiGraph:
+    """Directed graph: a node per molecule, an edge donor -> acceptor per hydrogen bond."""
+    mol = cluster.pos.reshape(-1, 3, 3).astype(np.float64)
+    o = mol[:, 0]
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(o)))
+    cos_max = np.cos(np.radians(angle_max))
+    for d in range(len(o)):
+        oo = o - o[d]  # [N, 3] donor O -> every O
+        r = np.linalg.norm(oo, axis=1)
+        for h in (1, 2):
+            oh = mol[d, h] - o[d]
+            cos = (oo @ oh) / (np.maximum(r, 1e-12) * np.linalg.norm(oh))
+            ok = (r > 0) & (r < r_oo_max) & (cos > cos_max)
+            for a in np.flatnonzero(ok):
+                graph.add_edge(d, int(a), hydrogen=h)
+    return graph
+
+
+def network_descriptors(cluster: Cluster) -> dict:
+    """Counts that characterise the hydrogen-bond network of one cluster."""
+    g = hbond_graph(cluster)
+    u = g.to_undirected()
+    donors = np.array([g.out_degree(n) for n in g])
+    acceptors = np.array([g.in_degree(n) for n in g])
+    n = g.number_of_nodes()
+    return {
+        "n_water": n,
+        "hbonds": g.number_of_edges(),
+        "hbonds_per_water": g.number_of_edges() / n,
+        "free_oh": int(2 * n - donors.sum()),  # O-H groups donating to nobody
+        "double_donors": int((donors == 2).sum()),
+        "double_acceptors": int((acceptors >= 2).sum()),
+        "rings": len(nx.cycle_basis(u)),
+        "connected": nx.is_connected(u) if n else False,
+        "mean_shortest_path": nx.average_shortest_path_length(u) if n > 1 and nx.is_connected(u) else float("nan"),
+    }
+
+
+def pair_distances(cluster: Cluster) -> dict[str, np.ndarray]:
+    """Intermolecular O...O distances and the intramolecular O-H bond lengths (Angstrom)."""
+    mol = cluster.pos.reshape(-1, 3, 3).astype(np.float64)
+    o = mol[:, 0]
+    d = np.linalg.norm(o[:, None] - o[None], axis=-1)
+    iu = np.triu_indices(len(o), k=1)
+    return {"OO": d[iu], "OH": np.linalg.norm(mol[:, 1:] - mol[:, :1], axis=-1).ravel()}
