@@ -65,6 +65,7 @@ def cmd_predict(args) -> int:
         columns={"n_water": "waters", "energy_per_water": "E/water", "reference": "E_ref",
                  "error_per_water": "err/water", "max_force": "max|F|", "energy": "E"}
     )
+    shown["source"] = shown["source"].map(lambda s: Path(s).name)  # "w10_lowest.xyz", "traj.xyz frame 3"
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
     if table["reference"].notna().any():
@@ -75,7 +76,7 @@ def cmd_predict(args) -> int:
 
 
 #: modules that each define ``add_parser(subparsers)`` for one more subcommand
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("hydronet_nb.generate",)
 
 
 def build_parser() -> argparse.ArgumentParser:
