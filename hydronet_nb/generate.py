@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -587,14 +586,6 @@ def write_outputs(out: Path, settings: Settings, stages: dict[str, Stage]) -> li
     return paths
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def library_versions() -> dict[str, str]:
     import platform
     from importlib.metadata import version
@@ -612,6 +603,8 @@ def potential_settings() -> dict:
 def write_card(out: Path, settings: Settings, stages: dict[str, Stage], files: list[Path], *, command: str,
                wall_seconds: float, reused: int) -> Path:
     """``DATASET.md``: how the data were made, what is in them, and checksums."""
+    from .reference_files import sha256_of
+
     amoeba, xtb = _potential("amoeba"), _potential("xtb")
     cpu = sum(t.cpu_seconds for s in stages.values() for t in s.tallies.values())
     lines = [
@@ -654,7 +647,7 @@ def write_card(out: Path, settings: Settings, stages: dict[str, Stage], files: l
         lines += ["", "Errors behind `failed` (first of each size):", *errors] if errors else []
         lines.append("")
     lines += ["## Files", "", "| file | bytes | sha256 |", "|---|---|---|"]
-    lines += [f"| {p.name} | {p.stat().st_size} | `{_sha256(p)}` |" for p in files]
+    lines += [f"| {p.name} | {p.stat().st_size} | `{sha256_of(p)}` |" for p in files]
     card = out / "DATASET.md"
     tmp = card.with_name(".DATASET.md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
