@@ -61,3 +61,53 @@ def pair_distances(cluster: Cluster) -> dict[str, np.ndarray]:
     d = np.linalg.norm(o[:, None] - o[None], axis=-1)
     iu = np.triu_indices(len(o), k=1)
     return {"OO": d[iu], "OH": np.linalg.norm(mol[:, 1:] - mol[:, :1], axis=-1).ravel()}
+
+
+# --- many clusters at once (tables for plots) -----------------------------------------------------
+
+#: the keys of :func:`network_descriptors`, the columns of :func:`descriptor_table`
+DESCRIPTOR_COLUMNS = ("n_water", "hbonds", "hbonds_per_water", "free_oh", "double_donors", "double_acceptors",
+                      "rings", "connected", "mean_shortest_path")
+
+
+def descriptor_table(clusters, progress: bool = True, desc: str = "hydrogen bonds") -> "pd.DataFrame":
+    """:func:`network_descriptors` of every cluster in ``clusters``, one row each, with a tqdm progress bar."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    rows = [network_descriptors(c) for c in tqdm(clusters, desc=desc, disable=not progress, leave=False)]
+    return pd.DataFrame(rows, columns=None if rows else DESCRIPTOR_COLUMNS)
+
+
+def descriptors_by_size(table: "pd.DataFrame", by=("n_water",)) -> "pd.DataFrame":
+    """Mean of each numeric descriptor of a :func:`descriptor_table` per cluster size (and other ``by`` columns), with counts."""
+    by = list(by)
+    numeric = [c for c in table.select_dtypes("number").columns if c not in by]
+    grouped = table.groupby(by)
+    return grouped[numeric].mean().assign(clusters=grouped.size()).reset_index()
+
+
+def distance_table(clusters, progress: bool = False) -> "pd.DataFrame":
+    """Long table of :func:`pair_distances` of every cluster: ``n_water``, ``pair`` ('O...O' or 'O-H'), ``distance`` (Angstrom).
+
+    One row per distance (float32, ``pair`` categorical), so a few million rows stay small.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    sizes, kinds, values = [], [], []
+    for c in tqdm(clusters, desc="distances", disable=not progress, leave=False):
+        d = pair_distances(c)
+        for kind, key in (("O...O", "OO"), ("O-H", "OH")):
+            sizes.append(np.full(len(d[key]), c.n_water, dtype=np.int16))
+            kinds.append(np.full(len(d[key]), kind == "O-H", dtype=bool))
+            values.append(d[key].astype(np.float32))
+    if not values:
+        return pd.DataFrame({"n_water": np.zeros(0, np.int16), "pair": pd.Categorical([], ["O...O", "O-H"]),
+                             "distance": np.zeros(0, np.float32)})
+    is_oh = np.concatenate(kinds)
+    return pd.DataFrame({
+        "n_water": np.concatenate(sizes),
+        "pair": pd.Categorical.from_codes(is_oh.astype(np.int8), ["O...O", "O-H"]),
+        "distance": np.concatenate(values),
+    })

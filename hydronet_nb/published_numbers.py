@@ -26,3 +26,23 @@ PES_TRANSFER = {
     "scratch": {"mae": 0.0719, "rmse": 0.0924},
     "pretrained_finetuned": {"mae": 0.0122, "rmse": 0.0158},
 }
+
+# --- the HydroNet data set itself (Choudhury et al. 2020; Bilbrey et al. 2022) ---------------------
+#: minima W3-W30 in the released raw files (the paper's text says 4.95 million)
+HYDRONET_CLUSTERS = 4_464_740
+HYDRONET_CLUSTERS_PAPER_TEXT = 4_950_000
+#: cluster sizes (waters) of all of HydroNet and of its pretraining set; the pretraining split
+HYDRONET_SIZES = (3, 30)
+PRETRAIN_SIZES = (3, 25)
+PRETRAIN_SPLIT = (0.8, 0.1, 0.1)
+#: how the minima were made, and on which potential energy surface
+HYDRONET_METHOD = "Monte Carlo basin-paving"
+HYDRONET_POTENTIAL = "TTM2.1-F"
+#: total energy of the (H2O)10 global minimum, kcal/mol relative to 10 isolated relaxed monomers
+W10_GLOBAL_MINIMUM = -94.67
+#: the rough shape of HydroNet's size histogram (clusters per size): skewed to large clusters
+HYDRONET_W20_CLUSTERS = 121_000
+HYDRONET_W21_TO_W25_CLUSTERS_EACH = (300_000, 480_000)  # low, high
+HYDRONET_W3_TO_W9_CLUSTERS_MAX = 5_000  # all of W3-W9 together: fewer than this
+#: PNNL's finetuning sets: MB-pol re-evaluated minima (the PES-transfer set)
+MBPOL_TRANSFER_MINIMA = 5_000
