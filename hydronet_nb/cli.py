@@ -76,7 +76,7 @@ def cmd_predict(args) -> int:
 
 
 #: modules that each define ``add_parser(subparsers)`` for one more subcommand
-COMMAND_MODULES: tuple[str, ...] = ("hydronet_nb.generate",)
+COMMAND_MODULES: tuple[str, ...] = ("hydronet_nb.generate", "hydronet_nb.pretrain", "hydronet_nb.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,18 @@ PROFILES: dict[str, dict[str, dict]] = {
         "book": {"sizes": list(range(3, 16)), "relax_steps": 100},
         "full": {"sizes": list(range(3, 16)), "relax_steps": 300},
     },
+    "data_exploration": {
+        # energies and sizes always cover every cluster; the per-cluster analyses (hydrogen-bond networks,
+        # distances, scatter points) take at most this many clusters of each data set and size (None: all).
+        # reference_sizes: the TTM2.1-F global minima compared with (cheap: 13 AMOEBA minimizations).
+        # hydronet_sizes: sizes read from <data_dir>/raw/W{N}_geoms_all.zip when data_dir holds the real HydroNet.
+        "test": {"structure_per_size": 4, "distance_per_size": 10, "scatter_per_size": None,
+                 "reference_sizes": list(range(3, 16)), "hydronet_sizes": None},
+        "book": {"structure_per_size": 150, "distance_per_size": None, "scatter_per_size": 300,
+                 "reference_sizes": list(range(3, 16)), "hydronet_sizes": None},
+        "full": {"structure_per_size": 1000, "distance_per_size": 2000, "scatter_per_size": 2000,
+                 "reference_sizes": list(range(3, 16)), "hydronet_sizes": list(range(3, 31))},
+    },
 }
 
 

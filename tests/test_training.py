@@ -1,0 +1,192 @@
+"""The trainer: the paper's recipe, the force term, checkpoints, exact resume, the pretrain command."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from synthetic import TINY_MODEL, clusters
+
+from hydronet_nb.checkpoint import load_checkpoint
+from hydronet_nb.cli import main
+from hydronet_nb.losses import ClusterLoss
+from hydronet_nb.model import build_schnet
+from hydronet_nb.pnnl import write_pnnl_hdf5, write_split
+from hydronet_nb.datasets import data_file
+from hydronet_nb.pretrain import read_config
+from hydronet_nb.published import load_schnet
+from hydronet_nb.training import Trainer, TrainConfig, collate_batch, seed_everything
+
+FAST = dict(epochs=4, batch_size=8, lr=1e-3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    sets = clusters(copies=3)  # 39 clusters W3-W15 with toy energies and forces
+    return sets[:30], sets[30:]
+
+
+@pytest.fixture
+def deterministic():
+    yield
+    torch.use_deterministic_algorithms(False)  # TrainConfig(deterministic=True) sets it for the process
+
+
+def make_trainer(out, data, seed=0, callbacks=(), **settings):
+    seed_everything(seed)
+    config = TrainConfig(**{**FAST, **settings})
+    return Trainer(build_schnet(TINY_MODEL), *data, config, out, model_config=TINY_MODEL.as_dict(), callbacks=callbacks)
+
+
+def test_defaults_are_the_papers_pretraining_recipe(tmp_path, data):
+    config = TrainConfig()
+    assert (config.lr, config.batch_size, config.lr_patience, config.lr_factor, config.min_lr, config.clip_value,
+            config.energy_weight) == (1e-4, 256, 5, 0.8, 1e-6, 200.0, 1.0)
+    trainer = make_trainer(tmp_path, data, **{k: getattr(config, k) for k in ("lr", "batch_size")})
+    assert isinstance(trainer.optimizer, torch.optim.Adam)
+    sched = trainer.scheduler
+    assert (sched.factor, sched.patience, sched.min_lrs, sched.mode) == (0.8, 5, [1e-6], "min")
+
+
+def test_force_term_trains_the_weights_only_with_create_graph(tmp_path, data):
+    seed_everything(0)
+    model = build_schnet(TINY_MODEL)
+    params = list(model.parameters())
+    b = collate_batch(data[0][:8], with_forces=True)
+    # ours, forces only (c = 0): the loss reaches the weights through dE/dx
+    loss = ClusterLoss(model, energy_weight=0.0).train()(*b)[0]
+    ours = torch.autograd.grad(loss, params)
+    assert sum(float(g.abs().sum()) for g in ours) > 0
+    # the released code's variant: forces from autograd.grad without create_graph
+    c = 0.05
+    pos = b.pos.clone().requires_grad_(True)
+    e = model(b.z, pos, b.batch).view(-1)
+    (grad,) = torch.autograd.grad(e.sum(), pos, retain_graph=True)
+    force_term = torch.nn.functional.mse_loss(-grad, b.forces)
+    assert not force_term.requires_grad  # a constant: it cannot train anything
+    released = torch.autograd.grad(c * torch.nn.functional.mse_loss(e, b.energy) + (1 - c) * force_term, params,
+                                   retain_graph=True)
+    energy_only = torch.autograd.grad(c * torch.nn.functional.mse_loss(e, b.energy), params)
+    assert all(torch.equal(a, b_) for a, b_ in zip(released, energy_only))
+    mixed = torch.autograd.grad(ClusterLoss(model, c).train()(*b)[0], params)
+    assert any(not torch.allclose(a, b_) for a, b_ in zip(mixed, energy_only))
+    # and a force-only epoch moves every weight but the output bias (a constant energy shift has no force)
+    trainer = make_trainer(tmp_path, data, epochs=1, energy_weight=0.0)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.fit()
+    unchanged = [name for name, p in trainer.model.named_parameters() if torch.equal(before[name], p)]
+    assert unchanged == ["lin2.bias"]
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_resume_after_a_stop_is_bit_exact(tmp_path, data, deterministic, packed):
+    settings = dict(deterministic=True, energy_weight=0.5, packed=packed, pack_atoms=100)
+    whole = make_trainer(tmp_path / "whole", data, **settings)
+    whole.fit()
+
+    def kill_after_epoch_2(trainer, metrics):
+        if metrics["epoch"] == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        make_trainer(tmp_path / "cut", data, callbacks=[kill_after_epoch_2], **settings).fit()
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
+    resumed = make_trainer(tmp_path / "cut", data, seed=123, **settings)  # other initial weights: all must come from last.pt
+    resumed.fit()
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    steps = [s["step"] for s in whole.optimizer.state_dict()["state"].values()]
+    assert steps == [s["step"] for s in resumed.optimizer.state_dict()["state"].values()]
+    timing = ["epoch_time_s", "clusters_per_s"]
+    assert whole.metrics().drop(columns=timing).equals(resumed.metrics().drop(columns=timing))
+    log = pd.read_json(tmp_path / "cut" / "metrics.jsonl", lines=True)
+    assert log["epoch"].tolist() == [1, 2, 3, 4]
+
+
+def test_checkpoints_are_plain_data_and_the_log_reads_in_pandas(tmp_path, data):
+    trainer = make_trainer(tmp_path, data, epochs=2)
+    history = trainer.fit()
+    raw = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert set(raw) == {"model", "optimizer", "scheduler", "rng", "epoch", "metrics", "config", "early_stopping"}
+    assert set(raw["rng"]) == {"torch", "cuda", "numpy", "python", "data"}
+    assert raw["epoch"] == 2 and raw["config"]["model"] == TINY_MODEL.as_dict()
+    log = pd.read_json(tmp_path / "metrics.jsonl", lines=True)
+    for column in ("epoch", "train_loss", "val_loss", "val_mae_per_water", "lr", "epoch_time_s", "clusters_per_s"):
+        assert column in log.columns
+    assert log["val_loss"].tolist() == pytest.approx(history["val_loss"].tolist())
+    best = int(log.loc[log.val_loss.idxmin(), "epoch"])
+    model = load_schnet(tmp_path / "best.pt", TINY_MODEL)  # hydronet-nb predict --model best.pt
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == best and model is not None
+
+
+def test_gradient_clamp_early_stopping_and_changed_settings(tmp_path, data):
+    trainer = make_trainer(tmp_path / "clamp", data, epochs=1, clip_value=0.5)
+    trainer.fit()
+    assert max(float(p.grad.abs().max()) for p in trainer.model.parameters()) == 0.5  # clamped, not rescaled
+    # weights that cannot move (lr 1e-30): no better validation loss after epoch 1
+    still = make_trainer(tmp_path / "still", data, epochs=10, lr=1e-30, early_stopping_patience=2)
+    assert still.fit()["epoch"].tolist() == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"other settings \(batch_size\)"):
+        make_trainer(tmp_path / "still", data, epochs=10, lr=1e-30, batch_size=4).fit()
+
+
+def write_data_and_config(folder, data, epochs, output):
+    folder.mkdir(exist_ok=True)
+    train, val = data
+    write_pnnl_hdf5(folder / "min_data.hdf5", train + val)
+    write_split(folder / "split.npz", train_idx=list(range(24)), val_idx=list(range(24, 30)),
+                test_idx=list(range(30, 39)))
+    config = {"data": {"source": "pnnl", "path": "min_data.hdf5", "split": "split.npz"},
+              "model": TINY_MODEL.as_dict(),
+              "training": {**FAST, "epochs": epochs, "deterministic": True}, "output": output}
+    path = folder / f"{output}.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_pretrain_command_killed_and_rerun_ends_where_an_unbroken_run_does(tmp_path, data, deterministic, capsys):
+    cut = write_data_and_config(tmp_path, data, 25, "cut")
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}  # same arithmetic as this process
+    proc = subprocess.Popen([sys.executable, "-m", "hydronet_nb", "pretrain", "--config", str(cut)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "cut" / "metrics.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and len(log.read_text().splitlines() if log.exists() else []) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"]
+    assert 2 <= killed_at < 25, proc.stderr.read().decode()[-2000:]
+    assert main(["pretrain", "--config", str(cut)]) == 0  # continues from last.pt
+    out = capsys.readouterr().out
+    assert f"epoch {killed_at + 1:4d}" in out and f"epoch {killed_at:4d}" not in out
+    whole = write_data_and_config(tmp_path, data, 25, "whole")
+    assert main(["pretrain", "--config", str(whole)]) == 0
+    a, b = (load_checkpoint(tmp_path / name / "last.pt")["model"] for name in ("cut", "whole"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
+    assert summary["test"]["clusters"] == 9 and summary["best_epoch"] >= 1
+    assert pd.read_json(log, lines=True)["epoch"].tolist() == list(range(1, 26))
+
+
+def test_pretrain_config_errors_are_clear(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {source: embedded}\ntraining: {epochs: 1}\noutput: out\n")
+    assert read_config(config).output == tmp_path / "out"
+    if not data_file("min").is_file():
+        assert main(["pretrain", "--config", str(config)]) == 2
+        assert "min_data.hdf5: the embedded minima not found" in capsys.readouterr().err
+    config.write_text("data: {source: pnnl, path: x.hdf5}\ntraining: {lrr: 1}\noutput: out\n")
+    assert main(["pretrain", "--config", str(config)]) == 2
+    assert "c.yaml: unknown key(s) training.lrr" in capsys.readouterr().err
+    config.write_text("data: {source: pnnl, path: x.hdf5}\noutput: out\n")
+    assert main(["pretrain", "--config", str(config)]) == 2
+    assert "x.hdf5: no such file" in capsys.readouterr().err
