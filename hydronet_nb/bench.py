@@ -226,6 +226,26 @@ def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, ma
     return table
 
 
+def published_throughput():
+    """Training throughput the paper and Graphcore published, one row per hardware and data set.
+
+    Columns: ``hardware``, ``devices``, ``clusters`` (data-set size), ``epoch_s`` and
+    ``clusters_per_s``; all published numbers (:mod:`hydronet_nb.published_numbers`), none measured here.
+    """
+    import pandas as pd
+
+    from . import published_numbers as pub
+
+    rows = [{"hardware": "Bow IPU", "devices": n, "clusters": size, "epoch_s": seconds}
+            for size, by_ipus in pub.IPU_EPOCH_SECONDS.items() for n, seconds in by_ipus.items()]
+    base = pub.GPU_BASELINE
+    rows.append({"hardware": "V100 GPU", "devices": int(base["gpus"].split()[0]), "clusters": base["clusters"],
+                 "epoch_s": 60.0 * base["minutes_per_epoch"]})
+    table = pd.DataFrame(rows)
+    table["clusters_per_s"] = table["clusters"] / table["epoch_s"]
+    return table
+
+
 def format_table(table) -> str:
     """The :func:`run_bench` table for people, with a header saying what was run."""
     a = table.attrs

@@ -62,15 +62,20 @@ def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
         raise
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint written by :func:`save_checkpoint`, loaded with ``weights_only=True``."""
+def read_torch_file(path: str | Path, what: str = "PyTorch checkpoint", error: type[Exception] = ValueError):
+    """``torch.load(path, weights_only=True)`` onto the CPU; a missing file is FileNotFoundError, an unreadable one ``error``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise error(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from exc
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint written by :func:`save_checkpoint`, loaded with ``weights_only=True``."""
+    checkpoint = read_torch_file(path, "training checkpoint")
     missing = [key for key in ("model", "epoch") if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
         raise ValueError(f"{path}: not a training checkpoint (missing {', '.join(missing)})")

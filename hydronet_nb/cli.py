@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="versions, the device found, data and cache folders")
     info.set_defaults(func=cmd_info)
     pred = sub.add_parser("predict", help="energies and forces of the structures in xyz files")
-    pred.add_argument("--model", default="published", help="'published' (the paper's IPU-pretrained weights) or a checkpoint path")
+    pred.add_argument("--model", default="published", help="'published' (the paper's IPU-pretrained weights), 'pretrained' (the book's own), "
+                      "a folder from `pretrain --export`, or a checkpoint file")
     pred.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     pred.add_argument("--csv", action="store_true", help="machine-readable output")
     pred.add_argument("files", nargs="+", help="xyz files; the comment line may hold the reference energy in kcal/mol")

@@ -44,6 +44,14 @@ PROFILES: dict[str, dict[str, dict]] = {
         "full": {"structure_per_size": 1000, "distance_per_size": 2000, "scatter_per_size": 2000,
                  "reference_sizes": list(range(3, 16)), "hydronet_sizes": list(range(3, 31))},
     },
+    "pretraining": {
+        # demo_*: clusters of the embedded minima in the chapter's own short training run (None: the whole split);
+        # bench_clusters: clusters per variant in the speed comparison; eval_per_size: test and W26-W30 clusters
+        # per size the shipped checkpoint is evaluated on (None: all of them)
+        "test": {"demo_train": 48, "demo_val": 16, "demo_epochs": 3, "bench_clusters": 8, "eval_per_size": 2},
+        "book": {"demo_train": 800, "demo_val": 200, "demo_epochs": 10, "bench_clusters": 64, "eval_per_size": None},
+        "full": {"demo_train": None, "demo_val": None, "demo_epochs": 30, "bench_clusters": 256, "eval_per_size": None},
+    },
 }
 
 

@@ -97,6 +97,13 @@ def packing_efficiency(strategy: list[tuple[tuple[int, ...], int]], max_atoms: i
     return real / (max_atoms * sum(count for _, count in strategy))
 
 
+def padding_efficiency(histogram: Mapping[int, int], pad_to: int | None = None) -> float:
+    """Fraction of real atoms when every cluster is padded to ``pad_to`` atoms (default: the largest), one per slab."""
+    counts = {int(size): int(n) for size, n in histogram.items() if n}
+    pad = max(counts) if pad_to is None else int(pad_to)
+    return sum(size * n for size, n in counts.items()) / (pad * sum(counts.values()))
+
+
 class Packer:
     """Packs of cluster indices following one :func:`pack_histogram` strategy.
 

@@ -20,6 +20,23 @@ def parity(ax: plt.Axes, reference, predicted, *, label: str = "", unit: str = "
     return ax
 
 
+def learning_curves(metrics, axes=None, label: str = ""):
+    """Training and validation loss (log scale) and validation MAE per water against epoch, from a trainer's metrics table."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    loss_ax, mae_ax = axes
+    prefix = f"{label} " if label else ""
+    loss_ax.semilogy(metrics["epoch"], metrics["train_loss"], label=f"{prefix}training")
+    loss_ax.semilogy(metrics["epoch"], metrics["val_loss"], label=f"{prefix}validation")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("MSE of E ((kcal/mol)$^2$)")
+    loss_ax.legend(fontsize=8)
+    mae_ax.semilogy(metrics["epoch"], metrics["val_mae_per_water"], label=label or None)
+    mae_ax.set_xlabel("epoch")
+    mae_ax.set_ylabel("validation MAE per water (kcal/mol)")
+    return axes
+
+
 def paper_story(ax: plt.Axes | None = None):
     """The paper in one picture: pretraining feeds two cheap finetuning tasks and MD."""
     from matplotlib.patches import FancyBboxPatch

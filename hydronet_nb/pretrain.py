@@ -8,6 +8,7 @@ config file::
       path: data/min_data.hdf5      # pnnl: the HDF5 file; hydronet-pyg: the folder holding raw/
       split: data/split_00_min.npz  # optional; default: a random 0.8/0.1/0.1 split (training.seed)
       sizes: 3-25                   # hydronet-pyg only: cluster sizes in waters
+      extrapolation: big.hdf5       # optional: larger minima to report errors on (embedded: its W26-W30)
     model: {hidden_channels: 100, num_interactions: 4}  # SchNetConfig fields; default: the paper's
     training: {epochs: 100, batch_size: 256, packed: false}  # TrainConfig fields; default: the paper's
     output: runs/pretrain
@@ -46,6 +47,7 @@ class DataSettings:
     path: str | None = None
     split: str | None = None
     sizes: str | None = None
+    extrapolation: str | None = None  # an HDF5 file of larger minima, only to report errors on (embedded: its own)
 
     def __post_init__(self):
         if self.source not in DATA_SOURCES:
@@ -114,7 +116,7 @@ def read_config(path: str | Path) -> PretrainConfig:
         return None if value is None else str((here / Path(value).expanduser()))
 
     data = dict(_section(raw.get("data") or {}, DataSettings, "data", str(path)))
-    for key in ("path", "split"):
+    for key in ("path", "split", "extrapolation"):
         data[key] = resolve(data.get(key))
     if isinstance(data.get("sizes"), list):
         data["sizes"] = ",".join(map(str, data["sizes"]))
@@ -140,6 +142,33 @@ def random_split(n: int, seed: int, fractions=SPLIT_FRACTIONS) -> dict[str, np.n
     order = np.random.default_rng(seed).permutation(n)
     cut = np.round(np.cumsum(fractions) * n).astype(int)
     return {"train_idx": order[:cut[0]], "val_idx": order[cut[0]:cut[1]], "test_idx": order[cut[1]:]}
+
+
+def data_files(settings: DataSettings) -> list[Path]:
+    """The files a run with these data settings reads (for the model card's checksums)."""
+    from .datasets import data_file, split_file
+
+    if settings.source == "embedded":
+        files = [data_file("min"), Path(settings.split) if settings.split else split_file("min"), data_file("min_extrapolation")]
+    elif settings.source == "pnnl":
+        files = [Path(settings.path), *([Path(settings.split)] if settings.split else [])]
+    else:
+        raw = Path(settings.path) / "raw"
+        files = sorted(raw / f"W{n}_geoms_all.zip" for n in parse_sizes(settings.sizes or PRETRAINING_SIZES))
+    if settings.extrapolation:
+        files.append(Path(settings.extrapolation))
+    return [f for f in dict.fromkeys(files) if f.is_file()]
+
+
+def load_extrapolation(settings: DataSettings) -> list:
+    """Minima outside the training sizes to report errors on: ``data.extrapolation``, or the embedded W26-W30."""
+    from .datasets import data_file
+    from .pnnl import read_pnnl_hdf5
+
+    if settings.extrapolation:
+        return read_pnnl_hdf5(settings.extrapolation)
+    path = data_file("min_extrapolation")
+    return read_pnnl_hdf5(path) if settings.source == "embedded" and path.is_file() else []
 
 
 def load_data(settings: DataSettings, seed: int) -> dict[str, list]:
@@ -201,22 +230,24 @@ def _print_epoch(trainer, m: dict) -> None:
               + ("  *" if m["best"] else ""), flush=True)
 
 
-def run(config: PretrainConfig, *, device=None, callbacks=()) -> dict:
+def run(config: PretrainConfig, *, device=None, callbacks=(), export_to: Path | None = None, command: str = "") -> dict:
     """Pretrain as configured (continuing a stopped run); returns the summary.
 
     ``device``: a :class:`~hydronet_nb.device.DeviceChoice` (default: ``training.device``).
+    ``export_to``: a folder to export the best epoch into (:func:`hydronet_nb.pretrained.export`),
+    with ``command`` the command line recorded in its card.
     """
     import torch.distributed as dist
 
     distributed = _init_distributed()
     try:
-        return _train(config, device or distributed, callbacks)
+        return _train(config, device or distributed, callbacks, export_to, command)
     finally:  # after _train returned: its DistributedDataParallel must be gone before the group is
         if distributed is not None:
             dist.destroy_process_group()
 
 
-def _train(config: PretrainConfig, device, callbacks) -> dict:
+def _train(config: PretrainConfig, device, callbacks, export_to: Path | None, command: str) -> dict:
     import torch.distributed as dist
 
     from .checkpoint import load_checkpoint
@@ -249,11 +280,20 @@ def _train(config: PretrainConfig, device, callbacks) -> dict:
         (config.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if summary["test"]:
             print(f"best epoch {summary['best_epoch']}: test MAE per water {summary['test']['mae_per_water']:.4f} kcal/mol")
+        if export_to is not None:
+            from .pretrained import export
+
+            recorded = config.as_dict()
+            recorded["output"] = os.path.relpath(recorded["output"])  # no home folders in a shipped card
+            card = export(config.output, export_to, config=recorded, data_files=data_files(config.data),
+                          test=data["test"], extrapolation=load_extrapolation(config.data), command=command)
+            print(f"exported the best epoch to {card.parent} (card: {card.name})")
     return summary
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    run(read_config(args.config))
+    command = "hydronet-nb pretrain --config " + args.config + (f" --export {args.export}" if args.export else "")
+    run(read_config(args.config), export_to=Path(args.export) if args.export else None, command=command)
     return 0
 
 
@@ -266,4 +306,5 @@ def add_parser(subparsers) -> None:
                "training (TrainConfig), output. Rerun the same command to continue a stopped run.",
     )
     p.add_argument("--config", required=True, help="JSON or YAML config file")
+    p.add_argument("--export", metavar="DIR", help="after training, write the best epoch's weights and a model card (MODEL.md) into DIR")
     p.set_defaults(func=cmd_pretrain)

@@ -1,8 +1,6 @@
 """The paper's IPU-pretrained SchNet (Bilbrey et al. 2022), loaded into PyG's SchNet."""
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -31,13 +29,9 @@ def rename_keys(state: dict) -> dict:
 
 def read_state_dict(path: str | Path) -> dict:
     """A state_dict from ``path`` (``weights_only=True``), with a clear error when it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
+    from .checkpoint import read_torch_file
+
+    state = read_torch_file(path, error=CheckpointError)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # the book's own training checkpoints keep the weights under "model"
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -77,5 +71,15 @@ def load_published_model(config: SchNetConfig = PAPER_CONFIG) -> torch.nn.Module
 
 
 def load_model(spec: str) -> torch.nn.Module:
-    """``"published"`` or a checkpoint path: the one switch the command line and notebooks share."""
-    return load_published_model() if spec == "published" else load_schnet(spec)
+    """The one switch the command line and notebooks share: ``"published"`` (the paper's IPU weights),
+    ``"pretrained"`` (the book's own, :mod:`hydronet_nb.pretrained`), a folder written by
+    ``hydronet-nb pretrain --export``, or a checkpoint file."""
+    from . import pretrained
+
+    if spec == "published":
+        return load_published_model()
+    if spec == "pretrained":
+        return pretrained.load_pretrained()
+    if Path(spec).is_dir():
+        return pretrained.load_pretrained(spec)
+    return load_schnet(spec)

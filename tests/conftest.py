@@ -27,3 +27,15 @@ def published_model():
     from hydronet_nb.published import load_published_model
 
     return load_published_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A ``hydronet-nb generate --tiny`` data set (W3-W5 minima, W6 extrapolation, MD, GFN2-xTB), in seconds."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before tblite loads
+    from hydronet_nb import generate as gen
+
+    root = tmp_path_factory.mktemp("tiny")
+    out = root / "data"
+    gen.generate(gen.Settings(**gen.TINY), out, root / "work", workers=1, command="hydronet-nb generate --tiny")
+    return out

@@ -3,7 +3,6 @@
 The expected values are computed here from the files themselves (through ``hydronet_nb.pnnl`` and
 plain numpy), not through the helpers the notebook uses.
 """
-import os
 import re
 import zipfile
 from pathlib import Path
@@ -21,15 +20,8 @@ NOTEBOOK = ROOT / "notebooks" / "01_data_exploration.ipynb"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    """A ``hydronet-nb generate --tiny`` data set (W3-W5 minima, W6 extrapolation, MD, GFN2-xTB), in seconds."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before tblite loads
-    from hydronet_nb import generate as gen
-
-    root = tmp_path_factory.mktemp("tiny")
-    out = root / "data"
-    gen.generate(gen.Settings(**gen.TINY), out, root / "work", workers=1, command="hydronet-nb generate --tiny")
-    return out
+def tiny(tiny_dataset) -> Path:
+    return tiny_dataset
 
 
 @pytest.fixture(scope="module")

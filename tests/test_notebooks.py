@@ -21,7 +21,45 @@ def check_quickstart(v):
     assert v["md_max_oh_ttm"] < 1.1 < 5 < v["md_max_oh_pretrained"]
 
 
-CHECKS = {"00_quickstart": check_quickstart}
+def check_data_exploration(v):
+    """Chapter 1 on the embedded data set: the counts the issue asks for, read back from the files."""
+    from hydronet_nb import datasets as D
+    from hydronet_nb.pnnl import PNNLDataset
+
+    files = {name: PNNLDataset(D.data_file(name)) for name in D.GENERATED}
+    for name, data in files.items():
+        assert v[f"n_{name}"] == len(data)
+    sizes = files["min"].size
+    assert v["n_min"] >= 10_000 and (sizes >= 20).sum() >= 1_000
+    assert (v["min_smallest"], v["min_largest"]) == (3, 25)
+    assert v["n_min_extrapolation"] >= 300 and set(files["min_extrapolation"].size) == set(range(26, 31))
+    assert v["n_nonmin"] >= 5_000 and v["n_gfn2xtb"] == 5_000 == v["n_pairs"]
+    assert v["n_reference"] == 13 and v["nonmin_shift"] > 0 and v["oh_std_nonmin"] > v["oh_std_min"]
+    assert -12 < v["lowest_epw_largest"] < v["lowest_epw_smallest"] < -4  # kcal/mol per water, binding grows with size
+
+
+def check_pretraining(v):
+    """Chapter 2: packing as Graphcore published it, the published model reproduced, training that learns."""
+    from hydronet_nb import pretrained
+    from hydronet_nb.published import load_published_model
+
+    assert v["n_parameters"] == sum(p.numel() for p in load_published_model().parameters())
+    assert v["graph_edges"] == 28 * 3 * v["graph_waters"] and v["graph_waters"] == 25
+    assert v["graph_radius_edges"] > v["graph_edges"]  # the kNN graph is sparser than the 6 Angstrom radius graph
+    assert v["pack_efficiency"] == pytest.approx(0.981, abs=0.001) and v["n_packs"] == pytest.approx(911_401, rel=0.002)
+    assert v["packing_seconds"] < 1.0 and v["padding_efficiency"] < 0.85
+    assert v["packed_energy_difference"] < 1e-3
+    assert v["ipu16_clusters_per_s"] == pytest.approx(2_726_710 / 21.4)
+    assert v["measured_clusters_per_s"] > 0 and v["epoch_hours_here"] > 0
+    assert v["demo_last_val_mae"] < v["demo_first_val_mae"]
+    assert v["shipped_epochs"] == len(pretrained.learning_curve())
+    assert v["shipped_test_mae"] < v["published_on_amoeba"]  # the book's model knows its own potential best
+    assert v["published_on_ttm"] == pytest.approx(0.0042, abs=0.0003)
+    assert v["shipped_on_ttm"] > 5 * v["published_on_ttm"]  # ... and the paper's model its own
+
+
+CHECKS = {"00_quickstart": check_quickstart, "01_data_exploration": check_data_exploration,
+          "02_ipu_pretraining": check_pretraining}
 
 
 @pytest.mark.book
