@@ -15,8 +15,6 @@ from hydronet_nb.predict import predict
 from hydronet_nb.published import load_model
 
 SHIPPED = pretrained.SHIPPED_DIR
-needs_shipped = pytest.mark.skipif(not (SHIPPED / pretrained.WEIGHTS).is_file() or not D.data_file("min").is_file(),
-                                   reason="the shipped checkpoint or the embedded data set is not in this checkout")
 
 
 # --- the shipped checkpoint -------------------------------------------------------------------------
@@ -35,7 +33,6 @@ def shipped_errors(embedded_min):
     return table
 
 
-@needs_shipped
 def test_shipped_card_reports_what_the_model_does_on_the_test_split(shipped_errors):
     card = pretrained.errors()
     test = card[card["set"] == "test W3-W25"]
@@ -46,7 +43,6 @@ def test_shipped_card_reports_what_the_model_does_on_the_test_split(shipped_erro
     assert f"| test W3-W25 | {len(test)} | {mae:.4f} |" in (SHIPPED / pretrained.CARD).read_text()
 
 
-@needs_shipped
 def test_shipped_model_beats_the_per_size_mean_by_far(embedded_min, shipped_errors):
     """Pretraining learned more than the trend with size: 10x better than predicting each size's mean energy."""
     train = embedded_min.split["train_idx"]
@@ -56,7 +52,6 @@ def test_shipped_model_beats_the_per_size_mean_by_far(embedded_min, shipped_erro
     assert shipped_errors["error_per_water"].abs().mean() < baseline / 10
 
 
-@needs_shipped
 def test_shipped_card_names_its_data_and_config():
     card = (SHIPPED / pretrained.CARD).read_text()
     for path in (D.data_file("min"), D.split_file("min")):
@@ -70,7 +65,6 @@ def test_shipped_card_names_its_data_and_config():
     assert (SHIPPED / pretrained.WEIGHTS).stat().st_size < 5 * 2**20
 
 
-@needs_shipped
 def test_predict_command_takes_the_shipped_model(tmp_path, capsys):
     from hydronet_nb.reference_files import ttm21f_minima_paths
 
