@@ -14,11 +14,9 @@ notebook (``myst_nb.glue``): the prose quotes it and the tests assert on it.
 from __future__ import annotations
 
 import os
-import random
 import warnings
 
 import numpy as np
-import torch
 
 PROFILE_ENV = "HYDRONET_NB_PROFILE"
 PROFILE_NAMES = ("test", "book", "full")
@@ -65,12 +63,6 @@ def settings(chapter: str, profile: str) -> dict:
     return {"profile": profile, **PROFILES[chapter][profile]}
 
 
-def seed_everything(seed: int = 0) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def set_style() -> None:
     """The book's plotting style and warning filters."""
     import matplotlib as mpl
@@ -89,6 +81,8 @@ def _short(value) -> str:
 def setup(chapter: str, profile: str, seed: int = 0) -> dict:
     """Style, seeds and warning filters for a chapter; returns its settings for ``profile``."""
     set_style()
+    from .training import seed_everything  # the one seeding function, shared with the trainer
+
     seed_everything(seed)
     cfg = settings(chapter, profile)
     print(f"profile {cfg['profile']!r}: " + ", ".join(f"{k}={_short(v)}" for k, v in cfg.items() if k != "profile"))
