@@ -246,6 +246,22 @@ def published_throughput():
     return table
 
 
+def throughput_comparison(bench_table, clusters: int = 2_726_710):
+    """``hardware, clusters_per_s``: the published throughput on a data set of ``clusters`` (and the V100
+    baseline, on its own 0.5M set) next to the unpacked variants of a :func:`run_bench` table measured here."""
+    import pandas as pd
+
+    published = published_throughput()
+    ipus = published[published.clusters == clusters]
+    v100 = published[published.hardware == "V100 GPU"]
+    rows = [{"hardware": f"{r.devices} Bow IPUs (published)", "clusters_per_s": r.clusters_per_s} for r in ipus.itertuples()]
+    rows += [{"hardware": f"{r.devices} V100 GPUs (published, {r.clusters / 1e6:.1f}M set)", "clusters_per_s": r.clusters_per_s}
+             for r in v100.itertuples()]
+    rows += [{"hardware": f"this machine ({r.variant}, {r.step})", "clusters_per_s": r.clusters_per_s}
+             for r in bench_table.itertuples() if r.variant != "ours packed"]
+    return pd.DataFrame(rows)
+
+
 def format_table(table) -> str:
     """The :func:`run_bench` table for people, with a header saying what was run."""
     a = table.attrs

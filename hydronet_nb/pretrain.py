@@ -126,22 +126,21 @@ def read_config(path: str | Path) -> PretrainConfig:
 
 
 def parse_sizes(text: str) -> list[int]:
-    """``"3-25"`` or ``"3,5,10-12"`` as a list of waters."""
-    sizes = []
-    for part in str(text).replace(" ", "").split(","):
-        low, _, high = part.partition("-")
-        try:
-            sizes += list(range(int(low), int(high or low) + 1))
-        except ValueError:
-            raise ValueError(f"data.sizes: {part!r} is not a size or a range like 3-25") from None
-    return sizes
+    """``"3-25"`` or ``"3,5,10-12"`` as a list of waters (the reader of ``hydronet-nb generate --sizes``)."""
+    from .generate import parse_sizes as parse
+
+    try:
+        return list(parse(str(text).replace(" ", "")))
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"data.sizes: {exc}") from None
 
 
 def random_split(n: int, seed: int, fractions=SPLIT_FRACTIONS) -> dict[str, np.ndarray]:
-    """A random train/val/test split of ``range(n)`` with ``fractions``."""
-    order = np.random.default_rng(seed).permutation(n)
-    cut = np.round(np.cumsum(fractions) * n).astype(int)
-    return {"train_idx": order[:cut[0]], "val_idx": order[cut[0]:cut[1]], "test_idx": order[cut[1]:]}
+    """A random train/val/test split of ``range(n)`` with ``fractions`` (:func:`hydronet_nb.generate.split_indices`)."""
+    from .generate import split_indices
+
+    parts = split_indices(n, (*fractions, 0.0, 0.0), np.random.default_rng(seed))
+    return {key: parts[key] for key in ("train_idx", "val_idx", "test_idx")}
 
 
 def data_files(settings: DataSettings) -> list[Path]:

@@ -26,6 +26,8 @@ import pandas as pd
 #: the checkpoint shipped with the package
 SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "pretrained"
 WEIGHTS, CARD, METRICS, ERRORS, CONFIG = "schnet.pt", "MODEL.md", "metrics.csv", "errors.csv", "config.json"
+#: the names of the two sets an export reports errors on (the ``set`` column of ``errors.csv``)
+TEST_SET, EXTRAPOLATION_SET = "test W3-W25", "extrapolation"
 #: the card's target: test MAE per water on the embedded W3-W25 test split (kcal/mol)
 TARGET_MAE_PER_WATER = 0.03
 
@@ -117,11 +119,11 @@ def export(run_dir: str | Path, dest: str | Path, *, config: dict, data_files: l
     metrics.to_csv(dest / METRICS, index=False, float_format="%.6g")
     model = load_schnet(dest / WEIGHTS, model_config(dest))
     table = pd.concat([prediction_table(model, clusters, name) for name, clusters in
-                       (("test W3-W25", test), ("extrapolation", extrapolation)) if clusters], ignore_index=True)
+                       ((TEST_SET, test), (EXTRAPOLATION_SET, extrapolation)) if clusters], ignore_index=True)
     table.to_csv(dest / ERRORS, index=False, float_format="%.6f")
     summary = error_summary(table)
     by_size = errors_by_size(table)
-    test_mae = float(summary.loc["test W3-W25", "mae_per_water"]) if "test W3-W25" in summary.index else float("nan")
+    test_mae = float(summary.loc[TEST_SET, "mae_per_water"]) if TEST_SET in summary.index else float("nan")
     verdict = (f"met ({test_mae:.4f} <= {TARGET_MAE_PER_WATER})" if test_mae <= TARGET_MAE_PER_WATER
                else f"not met: {test_mae:.4f} is {test_mae / TARGET_MAE_PER_WATER:.1f}x the target {TARGET_MAE_PER_WATER}")
     train_seconds = float(metrics["epoch_time_s"].sum())
