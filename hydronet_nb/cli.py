@@ -9,7 +9,8 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
-from . import reference_files
+from .io import reference_files
+from .utils.resources import RESOURCES_DIR
 
 
 def _version(dist: str) -> str:
@@ -21,7 +22,7 @@ def _version(dist: str) -> str:
 
 def cmd_info(args) -> int:
     from .device import select_device
-    from .ipu import poptorch_module
+    from .train.ipu import poptorch_module
 
     device = select_device()
     mirror = reference_files.mirror_dir()
@@ -31,7 +32,7 @@ def cmd_info(args) -> int:
         print(f"{dist:<16} {_version(dist)}")
     print(f"poptorch         {'importable' if poptorch_module() else 'not importable (no Poplar SDK)'}")
     print(f"device           {device}")
-    print(f"package data     {Path(__file__).parent / 'data'}")
+    print(f"package data     {RESOURCES_DIR}")
     print(f"cache            {reference_files.cache_dir()}  (${reference_files.CACHE_ENV})")
     print(f"mirror           {mirror if mirror else 'not set'}  (${reference_files.MIRROR_ENV})")
     return 0
@@ -41,9 +42,9 @@ def cmd_predict(args) -> int:
     import pandas as pd
 
     from .device import select_device
-    from .predict import predict
-    from .published import load_model
-    from .xyz import read_xyz_clusters
+    from .evaluate.predict import predict
+    from .model.published import load_model
+    from .io.xyz import read_xyz_clusters
 
     clusters = []
     with warnings.catch_warnings(record=True) as caught:
@@ -76,7 +77,7 @@ def cmd_predict(args) -> int:
 
 
 #: modules that each define ``add_parser(subparsers)`` for one more subcommand
-COMMAND_MODULES: tuple[str, ...] = ("hydronet_nb.generate", "hydronet_nb.pretrain", "hydronet_nb.bench")
+COMMAND_MODULES: tuple[str, ...] = ("hydronet_nb.reference.generate", "hydronet_nb.train.pretrain", "hydronet_nb.evaluate.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

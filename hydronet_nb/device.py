@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import ipu
+from .train import ipu
 
 
 @dataclass(frozen=True)

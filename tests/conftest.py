@@ -16,15 +16,15 @@ if SHARED_REFERENCE.is_dir():
 @pytest.fixture(scope="session")
 def ttm_minima():
     """The real TTM2.1-F global minima W3-W15 as Cluster objects."""
-    from hydronet_nb.reference_files import ttm21f_minima_paths
-    from hydronet_nb.xyz import read_xyz_clusters
+    from hydronet_nb.io.reference_files import ttm21f_minima_paths
+    from hydronet_nb.io.xyz import read_xyz_clusters
 
     return [c for p in ttm21f_minima_paths() for c in read_xyz_clusters(p)]
 
 
 @pytest.fixture(scope="session")
 def published_model():
-    from hydronet_nb.published import load_published_model
+    from hydronet_nb.model.published import load_published_model
 
     return load_published_model()
 
@@ -33,7 +33,7 @@ def published_model():
 def tiny_dataset(tmp_path_factory) -> Path:
     """A ``hydronet-nb generate --tiny`` data set (W3-W5 minima, W6 extrapolation, MD, GFN2-xTB), in seconds."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # before tblite loads
-    from hydronet_nb import generate as gen
+    from hydronet_nb.reference import generate as gen
 
     root = tmp_path_factory.mktemp("tiny")
     out = root / "data"

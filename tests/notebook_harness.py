@@ -44,7 +44,7 @@ def run_notebook(path: Path, **parameters) -> Path:
 
 
 def recorded_values(executed: Path) -> dict:
-    """The values a notebook stored with ``hydronet_nb.notebook.record`` (``myst_nb.glue``)."""
+    """The values a notebook stored with ``hydronet_nb.book.notebook.record`` (``myst_nb.glue``)."""
     values = {}
     for cell in json.loads(executed.read_text())["cells"]:
         for output in cell.get("outputs", []):

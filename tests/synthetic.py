@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hydronet_nb.clusters import Cluster
-from hydronet_nb.model import SchNetConfig
-from hydronet_nb.reference_files import ttm21f_minima_paths
-from hydronet_nb.xyz import read_xyz_clusters
+from hydronet_nb.data.clusters import Cluster
+from hydronet_nb.model.schnet import SchNetConfig
+from hydronet_nb.io.reference_files import ttm21f_minima_paths
+from hydronet_nb.io.xyz import read_xyz_clusters
 
 #: a small SchNet that trains in a fraction of a second per epoch
 TINY_MODEL = SchNetConfig(hidden_channels=16, num_filters=16, num_interactions=2, num_gaussians=10, cutoff=6.0, k=8)

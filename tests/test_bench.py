@@ -1,9 +1,9 @@
 """The bench command: a table with every variant and its ratios (tiny sizes; timings are not asserted)."""
 import numpy as np
 
-from hydronet_nb.bench import bench_clusters, format_table, run_bench
+from hydronet_nb.evaluate.bench import bench_clusters, format_table, run_bench
 from hydronet_nb.cli import main
-from hydronet_nb.model import SchNetConfig
+from hydronet_nb.model.schnet import SchNetConfig
 
 
 def test_bench_clusters_are_water_of_the_asked_sizes():

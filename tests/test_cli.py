@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hydronet_nb.cli import main
-from hydronet_nb.reference_files import ttm21f_minima_paths
+from hydronet_nb.io.reference_files import ttm21f_minima_paths
 
 
 def test_predict_published_on_real_minima_as_csv(capsys):

@@ -1,6 +1,6 @@
-"""Chapter 1 (data exploration): ``hydronet_nb.datasets``, the hydrogen-bond tables, and the notebook on a tiny data set.
+"""Chapter 1 (data exploration): ``hydronet_nb.data.datasets``, the hydrogen-bond tables, and the notebook on a tiny data set.
 
-The expected values are computed here from the files themselves (through ``hydronet_nb.pnnl`` and
+The expected values are computed here from the files themselves (through ``hydronet_nb.io.pnnl`` and
 plain numpy), not through the helpers the notebook uses.
 """
 import re
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hydronet_nb import datasets as D
-from hydronet_nb.hbonds import descriptor_table, descriptors_by_size, distance_table, network_descriptors
-from hydronet_nb.pnnl import PNNLDataset, read_split
+from hydronet_nb.data import datasets as D
+from hydronet_nb.data.hbonds import descriptor_table, descriptors_by_size, distance_table, network_descriptors
+from hydronet_nb.io.pnnl import PNNLDataset, read_split
 from notebook_harness import ROOT, recorded_values, run_notebook
 
 NOTEBOOK = ROOT / "notebooks" / "01_data_exploration.ipynb"
@@ -51,7 +51,7 @@ def test_missing_file_names_the_file(tmp_path):
 
 
 def test_embedded_folder_is_the_default():
-    assert D.resolve_dir(None) == D.EMBEDDED_DIR == Path(D.__file__).parent / "data" / "embedded"
+    assert D.resolve_dir(None) == D.EMBEDDED_DIR == Path(D.__file__).parents[1] / "resources" / "embedded"
     assert D.data_file("min").name == "min_data.hdf5" and D.split_file("min").name == "split_00_min.npz"
 
 
@@ -171,7 +171,7 @@ def test_distance_table(ttm_minima):
 
 
 def test_against_reference_minima(ttm_minima):
-    from hydronet_nb.potentials import Amoeba
+    from hydronet_nb.reference.potentials import Amoeba
 
     small = [c for c in ttm_minima if c.n_water <= 5]
     lowest = pd.DataFrame({"n_water": [3, 4], "energy_per_water": [-5.0, -6.5]})

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from synthetic import TINY_MODEL, clusters
 
-from hydronet_nb.checkpoint import load_checkpoint
-from hydronet_nb.pnnl import write_pnnl_hdf5, write_split
-from hydronet_nb.pretrain import read_config, run
+from hydronet_nb.train.checkpoints import load_checkpoint
+from hydronet_nb.io.pnnl import write_pnnl_hdf5, write_split
+from hydronet_nb.train.pretrain import read_config, run
 
 
 def test_two_gloo_ranks_under_torchrun_match_one_process(tmp_path):

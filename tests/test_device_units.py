@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from hydronet_nb import ipu
-from hydronet_nb.ase_bridge import SchNetCalculator, from_atoms, relax, to_atoms
+from hydronet_nb.train import ipu
+from hydronet_nb.model.calculator import SchNetCalculator, from_atoms, relax, to_atoms
 from hydronet_nb.device import select_device
-from hydronet_nb.model import energy_and_forces
+from hydronet_nb.model.schnet import energy_and_forces
 from hydronet_nb.units import KCAL_MOL_PER_EV, ev_to_kcal_mol, kcal_mol_to_ev
 
 

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from hydronet_nb import generate as gen
-from hydronet_nb.pnnl import read_pnnl_hdf5, read_split
+from hydronet_nb.reference import generate as gen
+from hydronet_nb.io.pnnl import read_pnnl_hdf5, read_split
 
 DATASETS = ("min", "min_extrapolation", "nonmin", "gfn2xtb")
 
 
 @pytest.fixture(scope="module")
 def amoeba():
-    from hydronet_nb.potentials import Amoeba
+    from hydronet_nb.reference.potentials import Amoeba
 
     return Amoeba()
 

@@ -2,7 +2,7 @@ import itertools
 
 import torch
 
-from hydronet_nb.graph import KNNInteractionGraph, knn_edge_index
+from hydronet_nb.model.graph import KNNInteractionGraph, knn_edge_index
 
 
 def brute_force_knn(pos, batch, k):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from hydronet_nb.clusters import Cluster
-from hydronet_nb.hbonds import hbond_graph, network_descriptors, pair_distances
+from hydronet_nb.data.clusters import Cluster
+from hydronet_nb.data.hbonds import hbond_graph, network_descriptors, pair_distances
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from hydronet_nb.clusters import ClusterFormatError
-from hydronet_nb.hydronet_pyg import (
+from hydronet_nb.data.clusters import ClusterFormatError
+from hydronet_nb.io.hydronet import (
     float16_energy_shift,
     open_pyg_hydronet,
     read_hydronet_raw,
     read_hydronet_zip,
     to_model_dtypes,
 )
-from hydronet_nb.xyz import read_xyz_clusters
+from hydronet_nb.io.xyz import read_xyz_clusters
 
 SIZES = [3, 4, 11]
 FRAMES = 6

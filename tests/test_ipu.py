@@ -8,11 +8,11 @@ import pytest
 import torch
 from synthetic import TINY_MODEL, clusters
 
-from hydronet_nb import ipu
+from hydronet_nb.train import ipu
 from hydronet_nb.device import DeviceChoice
-from hydronet_nb.model import build_schnet
-from hydronet_nb.packing import Packer, PackLoss, collate_packs
-from hydronet_nb.training import ClusterData, TrainConfig, Trainer
+from hydronet_nb.model.schnet import build_schnet
+from hydronet_nb.train.packing import Packer, PackLoss, collate_packs
+from hydronet_nb.train.trainer import ClusterData, TrainConfig, Trainer
 
 
 def test_ipu_options_settings_without_poptorch(monkeypatch, tmp_path):

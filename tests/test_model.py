@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from hydronet_nb.clusters import collate
-from hydronet_nb.model import energy, energy_and_forces
+from hydronet_nb.data.clusters import collate
+from hydronet_nb.model.schnet import energy, energy_and_forces
 
 
 def rotation(seed):

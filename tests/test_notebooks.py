@@ -23,8 +23,8 @@ def check_quickstart(v):
 
 def check_data_exploration(v):
     """Chapter 1 on the embedded data set: the counts the issue asks for, read back from the files."""
-    from hydronet_nb import datasets as D
-    from hydronet_nb.pnnl import PNNLDataset
+    from hydronet_nb.data import datasets as D
+    from hydronet_nb.io.pnnl import PNNLDataset
 
     files = {name: PNNLDataset(D.data_file(name)) for name in D.GENERATED}
     for name, data in files.items():
@@ -40,8 +40,8 @@ def check_data_exploration(v):
 
 def check_pretraining(v):
     """Chapter 2: packing as Graphcore published it, the published model reproduced, training that learns."""
-    from hydronet_nb import pretrained
-    from hydronet_nb.published import load_published_model
+    from hydronet_nb.model import shipped as pretrained
+    from hydronet_nb.model.published import load_published_model
 
     assert v["n_parameters"] == sum(p.numel() for p in load_published_model().parameters())
     assert v["graph_edges"] == 28 * 3 * v["graph_waters"] and v["graph_waters"] == 25

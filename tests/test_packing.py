@@ -7,10 +7,10 @@ import pytest
 import torch
 from synthetic import TINY_MODEL, clusters
 
-from hydronet_nb.graph import knn_edge_index
-from hydronet_nb.losses import ClusterLoss
-from hydronet_nb.model import build_schnet, energy_and_forces
-from hydronet_nb.packing import (
+from hydronet_nb.model.graph import knn_edge_index
+from hydronet_nb.train.losses import ClusterLoss
+from hydronet_nb.model.schnet import build_schnet, energy_and_forces
+from hydronet_nb.train.packing import (
     HYDRONET_MEDIUM_HISTOGRAM,
     PackedKNNGraph,
     Packer,
@@ -20,7 +20,7 @@ from hydronet_nb.packing import (
     pack_histogram,
     packing_efficiency,
 )
-from hydronet_nb.training import ClusterData, collate_batch
+from hydronet_nb.train.trainer import ClusterData, collate_batch
 
 
 def placed(strategy):

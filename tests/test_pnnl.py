@@ -5,8 +5,8 @@ import h5py
 import numpy as np
 import pytest
 
-from hydronet_nb.clusters import Cluster
-from hydronet_nb.pnnl import (
+from hydronet_nb.data.clusters import Cluster
+from hydronet_nb.io.pnnl import (
     PNNLDataset,
     PNNLFormatError,
     read_pnnl_hdf5,

@@ -10,8 +10,8 @@ from ase import Atoms
 from ase import units as ase_units
 from tblite.interface import Calculator as TBLite
 
-from hydronet_nb.clusters import Cluster
-from hydronet_nb.potentials import TTM21F, Amoeba, GFN2xTB, remove_empty_forces
+from hydronet_nb.data.clusters import Cluster
+from hydronet_nb.reference.potentials import TTM21F, Amoeba, GFN2xTB, remove_empty_forces
 from hydronet_nb.units import kcal_mol_to_ev
 
 KCAL = unit.kilocalorie_per_mole

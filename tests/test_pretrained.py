@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-from hydronet_nb import datasets as D
-from hydronet_nb import pretrained
-from hydronet_nb.bench import published_throughput
+from hydronet_nb.data import datasets as D
+from hydronet_nb.model import shipped as pretrained
+from hydronet_nb.evaluate.bench import published_throughput
 from hydronet_nb.cli import main
-from hydronet_nb.packing import HYDRONET_MEDIUM_HISTOGRAM, pack_histogram, packing_efficiency, padding_efficiency
-from hydronet_nb.predict import predict
-from hydronet_nb.published import load_model
+from hydronet_nb.train.packing import HYDRONET_MEDIUM_HISTOGRAM, pack_histogram, packing_efficiency, padding_efficiency
+from hydronet_nb.evaluate.predict import predict
+from hydronet_nb.model.published import load_model
 
 SHIPPED = pretrained.SHIPPED_DIR
 
@@ -55,18 +55,18 @@ def test_shipped_model_beats_the_per_size_mean_by_far(embedded_min, shipped_erro
 def test_shipped_card_names_its_data_and_config():
     card = (SHIPPED / pretrained.CARD).read_text()
     for path in (D.data_file("min"), D.split_file("min")):
-        from hydronet_nb.reference_files import sha256_of
+        from hydronet_nb.io.reference_files import sha256_of
         assert f"| {path.name} | `{sha256_of(path)}` |" in card, f"the card's checksum of {path.name} is stale"
     config = json.loads((SHIPPED / pretrained.CONFIG).read_text())
     assert config["data"]["source"] == "embedded" and config["model"] == pretrained.model_config().as_dict()
-    assert "hydronet-nb pretrain --config configs/pretrain_embedded.yaml --export hydronet_nb/data/pretrained" in card
+    assert "hydronet-nb pretrain --config configs/pretrain_embedded.yaml --export hydronet_nb/resources/models/pretrained" in card
     curve = pretrained.learning_curve()
     assert curve["epoch"].tolist() == list(range(1, len(curve) + 1))
     assert (SHIPPED / pretrained.WEIGHTS).stat().st_size < 5 * 2**20
 
 
 def test_predict_command_takes_the_shipped_model(tmp_path, capsys):
-    from hydronet_nb.reference_files import ttm21f_minima_paths
+    from hydronet_nb.io.reference_files import ttm21f_minima_paths
 
     assert main(["predict", "--model", "pretrained", "--csv", str(ttm21f_minima_paths([10])[0])]) == 0
     row = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out)).iloc[0]

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch_geometric.nn.models import SchNet
 
-from hydronet_nb.published import CheckpointError, load_schnet, read_state_dict
-from hydronet_nb.predict import predict
-from hydronet_nb.reference_files import fetch
+from hydronet_nb.model.published import CheckpointError, load_schnet, read_state_dict
+from hydronet_nb.evaluate.predict import predict
+from hydronet_nb.io.reference_files import fetch
 
 
 def stock_schnet_energies(clusters):
@@ -66,7 +66,7 @@ def test_corrupt_checkpoint(tmp_path):
 
 
 def test_checkpoint_of_another_architecture_lists_shapes(tmp_path):
-    from hydronet_nb.model import SchNetConfig, build_schnet
+    from hydronet_nb.model.schnet import SchNetConfig, build_schnet
 
     path = tmp_path / "wide.pt"
     torch.save(build_schnet(SchNetConfig(hidden_channels=64)).state_dict(), path)

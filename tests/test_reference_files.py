@@ -1,6 +1,6 @@
 import pytest
 
-from hydronet_nb import reference_files as rf
+from hydronet_nb.io import reference_files as rf
 
 
 def test_mirror_files_verify(monkeypatch):

@@ -11,15 +11,15 @@ import pytest
 import torch
 from synthetic import TINY_MODEL, clusters
 
-from hydronet_nb.checkpoint import load_checkpoint
+from hydronet_nb.train.checkpoints import load_checkpoint
 from hydronet_nb.cli import main
-from hydronet_nb.losses import ClusterLoss
-from hydronet_nb.model import build_schnet
-from hydronet_nb.pnnl import write_pnnl_hdf5, write_split
-from hydronet_nb.datasets import data_file
-from hydronet_nb.pretrain import read_config
-from hydronet_nb.published import load_schnet
-from hydronet_nb.training import Trainer, TrainConfig, collate_batch, seed_everything
+from hydronet_nb.train.losses import ClusterLoss
+from hydronet_nb.model.schnet import build_schnet
+from hydronet_nb.io.pnnl import write_pnnl_hdf5, write_split
+from hydronet_nb.data.datasets import data_file
+from hydronet_nb.train.pretrain import read_config
+from hydronet_nb.model.published import load_schnet
+from hydronet_nb.train.trainer import Trainer, TrainConfig, collate_batch, seed_everything
 
 FAST = dict(epochs=4, batch_size=8, lr=1e-3, progress=False)
 

@@ -3,9 +3,9 @@ import warnings
 import numpy as np
 import pytest
 
-from hydronet_nb.clusters import ClusterFormatError, WaterOrderWarning
-from hydronet_nb.reference_files import fetch
-from hydronet_nb.xyz import read_xyz_clusters, write_xyz_clusters
+from hydronet_nb.data.clusters import ClusterFormatError, WaterOrderWarning
+from hydronet_nb.io.reference_files import fetch
+from hydronet_nb.io.xyz import read_xyz_clusters, write_xyz_clusters
 
 
 def write(tmp_path, text, name="bad.xyz"):

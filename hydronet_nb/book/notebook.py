@@ -1,0 +1,98 @@
+"""What every chapter calls first, and how chapters record the numbers they report.
+
+``setup(chapter, profile)`` fixes the plotting style, seeds and warning filters and returns the
+chapter's settings for the profile:
+
+* ``test``: the smallest run that still exercises every cell (papermill tests, CI);
+* ``book``: meaningful results on a laptop CPU (the rendered book);
+* ``full``: the real data and the paper's settings, for a GPU or IPU machine.
+
+``$HYDRONET_NB_PROFILE`` overrides the notebook's own choice: it lets a whole-book build run
+every chapter with one profile. ``record(name, value)`` stores a value in the executed
+notebook (``myst_nb.glue``): the prose quotes it and the tests assert on it.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+PROFILE_ENV = "HYDRONET_NB_PROFILE"
+PROFILE_NAMES = ("test", "book", "full")
+
+#: per chapter, the settings of each profile
+PROFILES: dict[str, dict[str, dict]] = {
+    "quickstart": {
+        # the thirteen real minima are tiny: every profile predicts all of them; profiles differ
+        # in how far the relaxation of W10 on the model is followed
+        "test": {"sizes": list(range(3, 16)), "relax_steps": 15},
+        "book": {"sizes": list(range(3, 16)), "relax_steps": 100},
+        "full": {"sizes": list(range(3, 16)), "relax_steps": 300},
+    },
+    "data_exploration": {
+        # energies and sizes always cover every cluster; the per-cluster analyses (hydrogen-bond networks,
+        # distances, scatter points) take at most this many clusters of each data set and size (None: all).
+        # reference_sizes: the TTM2.1-F global minima compared with (cheap: 13 AMOEBA minimizations).
+        # hydronet_sizes: sizes read from <data_dir>/raw/W{N}_geoms_all.zip when data_dir holds the real HydroNet.
+        "test": {"structure_per_size": 4, "distance_per_size": 10, "scatter_per_size": None,
+                 "reference_sizes": list(range(3, 16)), "hydronet_sizes": None},
+        "book": {"structure_per_size": 150, "distance_per_size": None, "scatter_per_size": 300,
+                 "reference_sizes": list(range(3, 16)), "hydronet_sizes": None},
+        "full": {"structure_per_size": 1000, "distance_per_size": 2000, "scatter_per_size": 2000,
+                 "reference_sizes": list(range(3, 16)), "hydronet_sizes": list(range(3, 31))},
+    },
+    "pretraining": {
+        # demo_*: clusters of the embedded minima in the chapter's own short training run (None: the whole split);
+        # bench_clusters: clusters per variant in the speed comparison; eval_per_size: test and W26-W30 clusters
+        # per size the shipped checkpoint is evaluated on (None: all of them)
+        "test": {"demo_train": 48, "demo_val": 16, "demo_epochs": 3, "bench_clusters": 8, "eval_per_size": 2},
+        "book": {"demo_train": 800, "demo_val": 200, "demo_epochs": 10, "bench_clusters": 64, "eval_per_size": None},
+        "full": {"demo_train": None, "demo_val": None, "demo_epochs": 30, "bench_clusters": 256, "eval_per_size": None},
+    },
+}
+
+
+def settings(chapter: str, profile: str) -> dict:
+    """The settings of ``chapter`` for ``profile`` (after the environment override)."""
+    profile = os.environ.get(PROFILE_ENV) or profile
+    if chapter not in PROFILES:
+        raise KeyError(f"unknown chapter {chapter!r}; known: {', '.join(PROFILES)}")
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILE_NAMES)}; got {profile!r}")
+    return {"profile": profile, **PROFILES[chapter][profile]}
+
+
+def set_style() -> None:
+    """The book's plotting style and warning filters."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (6.4, 4.0)})
+    warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated.*")
+
+
+def _short(value) -> str:
+    return f"[{value[0]}..{value[-1]}]" if isinstance(value, list) and len(value) > 3 else str(value)
+
+
+def setup(chapter: str, profile: str, seed: int = 0) -> dict:
+    """Style, seeds and warning filters for a chapter; returns its settings for ``profile``."""
+    set_style()
+    from ..train.trainer import seed_everything  # the one seeding function, shared with the trainer
+
+    seed_everything(seed)
+    cfg = settings(chapter, profile)
+    print(f"profile {cfg['profile']!r}: " + ", ".join(f"{k}={_short(v)}" for k, v in cfg.items() if k != "profile"))
+    return cfg
+
+
+def record(name: str, value) -> None:
+    """Store ``value`` under ``name`` in the executed notebook (quoted by the prose, read by tests)."""
+    from myst_nb import glue
+
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    glue(name, value, display=False)

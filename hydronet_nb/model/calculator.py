@@ -1,0 +1,66 @@
+"""The ASE boundary: clusters as ``ase.Atoms``, the model as an ASE calculator, relaxation.
+
+ASE works in eV and eV/Angstrom; the conversion happens here and only here (via ``units``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.optimize import BFGS
+
+from ..data.clusters import Cluster
+from .schnet import energy_and_forces
+from ..units import ev_to_kcal_mol, kcal_mol_to_ev
+
+
+def to_atoms(cluster: Cluster) -> Atoms:
+    return Atoms(numbers=cluster.z, positions=cluster.pos.astype(np.float64))
+
+
+def from_atoms(atoms: Atoms, source: str = "ase") -> Cluster:
+    """A cluster from ``atoms``; energy and forces are taken from an attached calculator if any."""
+    energy = forces = None
+    if atoms.calc is not None and "energy" in atoms.calc.results:
+        energy = float(ev_to_kcal_mol(atoms.calc.results["energy"]))
+        if "forces" in atoms.calc.results:
+            forces = ev_to_kcal_mol(np.asarray(atoms.calc.results["forces"])).astype(np.float32)
+    return Cluster(
+        z=atoms.numbers.astype(np.int64), pos=atoms.positions.astype(np.float32), energy=energy, forces=forces, source=source
+    )
+
+
+class SchNetCalculator(Calculator):
+    """Any energy model of this package (kcal/mol in, out) as an ASE calculator (eV out)."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, model: torch.nn.Module, device: torch.device | str = "cpu", **kwargs):
+        super().__init__(**kwargs)
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        z = torch.as_tensor(self.atoms.numbers, dtype=torch.long, device=self.device)
+        pos = torch.as_tensor(self.atoms.positions, dtype=torch.float32, device=self.device)
+        e, f = energy_and_forces(self.model, z, pos)
+        self.results["energy"] = float(kcal_mol_to_ev(e.item()))
+        self.results["forces"] = kcal_mol_to_ev(f.double().cpu().numpy())
+
+
+def relax(cluster: Cluster, calculator: Calculator, fmax: float = 0.5, steps: int = 200) -> tuple[Cluster, list[float]]:
+    """Minimize ``cluster`` with ``calculator`` (BFGS; ``fmax`` in kcal/mol/Angstrom).
+
+    Returns the relaxed cluster (energy and forces from the calculator, kcal/mol) and the energy
+    after every step.
+    """
+    atoms = to_atoms(cluster)
+    atoms.calc = calculator
+    energies: list[float] = []
+    opt = BFGS(atoms, logfile=None)
+    opt.attach(lambda: energies.append(float(ev_to_kcal_mol(atoms.get_potential_energy()))))
+    opt.run(fmax=float(kcal_mol_to_ev(fmax)), steps=steps)
+    atoms.get_forces()
+    return from_atoms(atoms, source=f"{cluster.source} relaxed"), energies
