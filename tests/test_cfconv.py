@@ -20,7 +20,7 @@ def problem(seed=0, atoms=7, k=4, f=5, points=9, dtype=torch.float64):
     # slot lengths away from the knots, where the spline's higher derivatives jump
     r = (torch.randint(0, points - 1, (atoms, k), generator=g) + 0.1 + 0.8 * torch.rand(atoms, k, generator=g)) / inv_h
     x = torch.randn(atoms, f, generator=g, dtype=dtype)
-    table = torch.randn(points - 1, 4, f, generator=g, dtype=dtype)
+    table = torch.randn(2, points, f, generator=g, dtype=dtype)
     return x, e, r.to(dtype), table, Slots(nbr, inv_h, atoms)
 
 
@@ -43,7 +43,7 @@ def test_kernels_match_pytorch_ops(order):
         "conv": lambda: cfconv._conv(x, e, r, table, slots, order),
         "scatter": lambda: cfconv._scatter(x, e, r, table, slots, order),
         "dot": lambda: cfconv._dot(x, y, r, table, slots, order),
-        "table": lambda: cfconv._table_grad(x, y, e, r, slots, order, table.size(0)),
+        "table": lambda: cfconv._table_grad(x, y, e, r, slots, order, table.size(1)),
     }
     for name, fn in cases.items():
         fused, reference = fn(), with_torch_backend(fn)
@@ -64,7 +64,7 @@ def test_first_and_second_derivatives(backend):
         "conv": lambda x, e, r, t: EdgeConv.apply(x, e, r, t, slots, 0),
         "scatter": lambda x, e, r, t: EdgeScatter.apply(x, e, r, t, slots, 0),
         "dot": lambda x, e, r, t: EdgeDot.apply(x, x * 0.5 + 1, r, t, slots, 0),
-        "table": lambda x, e, r, t: TableGrad.apply(x, x.flip(0), e, r, slots, 0, t.size(0)) * t,
+        "table": lambda x, e, r, t: TableGrad.apply(x, x.flip(0), e, r, slots, 0, t.size(1)) * t,
     }
 
     def check():

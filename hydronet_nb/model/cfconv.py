@@ -2,7 +2,7 @@ r"""The tabulated continuous-filter convolution and its derivatives of every ord
 
 For one interaction, with neighbour slots ``nbr[a, s]`` of atom ``a``, a per-slot weight
 ``e[a, s]`` (1 for a real edge, 0 for an empty slot) and the spline filter ``w(r)`` read from a
-table of cubic coefficients ``T[g, c, f]`` (:mod:`hydronet_nb.model.fast`),
+table ``T[2, G, f]`` of its values and slopes on a grid (a cubic Hermite spline) (:mod:`hydronet_nb.model.fast`),
 
 .. math::
 
@@ -118,21 +118,30 @@ def _call(name: str, dtype, *args):
 
 # --- PyTorch reference implementations ------------------------------------------------------------
 
-def _spline(r: torch.Tensor, table: torch.Tensor, inv_h: float, order: int) -> torch.Tensor:
-    """``w_order(r)`` for every slot: ``[*r.shape, F]``."""
-    g_max = table.size(0) - 1
-    u = r * inv_h
-    g = u.floor().nan_to_num(0.0).clamp(0, g_max)
-    s = u - g
+def _hermite(s: torch.Tensor, order: int):
+    """The four Hermite basis functions (value, slope, value, slope) or their ``order``-th s-derivative."""
     one, zero = torch.ones_like(s), torch.zeros_like(s)
-    p = inv_h ** order
-    basis = {0: (one, s, s * s, s * s * s), 1: (zero, one, 2 * s, 3 * s * s),
-             2: (zero, zero, 2 * one, 6 * s), 3: (zero, zero, zero, 6 * one)}.get(order)
-    if basis is None:
-        return torch.zeros(*r.shape, table.size(-1), dtype=table.dtype, device=table.device)
-    b = torch.stack(basis, -1) * p  # [..., 4]
-    rows = table.index_select(0, g.long().reshape(-1)).view(*r.shape, 4, -1)
-    return (b.unsqueeze(-1) * rows).sum(-2)
+    s2, s3 = s * s, s * s * s
+    return {0: (2 * s3 - 3 * s2 + 1, s3 - 2 * s2 + s, -2 * s3 + 3 * s2, s3 - s2),
+            1: (6 * s2 - 6 * s, 3 * s2 - 4 * s + 1, -6 * s2 + 6 * s, 3 * s2 - 2 * s),
+            2: (12 * s - 6, 6 * s - 4, -12 * s + 6, 6 * s - 2),
+            3: (12 * one, 6 * one, -12 * one, 6 * one)}.get(order, (zero,) * 4)
+
+
+def _weights(r: torch.Tensor, points: int, inv_h: float, order: int):
+    """Interval index ``[E]`` and the weights ``[E, 4]`` of rows value[g], slope[g], value[g+1], slope[g+1]."""
+    u = r.reshape(-1) * inv_h
+    g = u.floor().nan_to_num(0.0).clamp(0, points - 2)
+    b = torch.stack(_hermite(u - g, order), -1) * inv_h ** order
+    b = b * torch.tensor([1.0, 1.0 / inv_h, 1.0, 1.0 / inv_h], dtype=b.dtype, device=b.device)
+    return g.long(), b
+
+
+def _spline(r: torch.Tensor, table: torch.Tensor, inv_h: float, order: int) -> torch.Tensor:
+    """``w_order(r)`` for every slot: ``[*r.shape, F]`` (table ``[2, G, F]``: values, slopes)."""
+    g, b = _weights(r, table.size(1), inv_h, order)
+    rows = (table[0, g], table[1, g], table[0, g + 1], table[1, g + 1])
+    return sum(b[:, i:i + 1] * rows[i] for i in range(4)).view(*r.shape, -1)
 
 
 def _conv_torch(x, e, r, table, slots, order):
@@ -150,19 +159,13 @@ def _dot_torch(u, y, r, table, slots, order):
     return (u.unsqueeze(1) * y[slots.nbr] * _spline(r, table, slots.inv_h, order)).sum(-1)
 
 
-def _table_grad_torch(u, y, e, r, slots, order, n_intervals):
-    eye = torch.eye(4, dtype=u.dtype, device=u.device)
+def _table_grad_torch(u, y, e, r, slots, order, points):
     f = u.size(-1)
-    out = torch.zeros(n_intervals, 4, f, dtype=u.dtype, device=u.device)
+    out = torch.zeros(2, points, f, dtype=u.dtype, device=u.device)
     v = (e.unsqueeze(-1) * u.unsqueeze(1) * y[slots.nbr]).reshape(-1, f)  # [E, F]
-    inv_h = slots.inv_h
-    uu = r.reshape(-1) * inv_h
-    g = uu.floor().nan_to_num(0.0).clamp(0, n_intervals - 1)
-    for c in range(4):
-        # d^order/dr^order of s^c through the same basis as _spline with a unit table
-        unit = eye[c].view(1, 4, 1).expand(n_intervals, 4, 1).contiguous()
-        bc = _spline(r.reshape(-1), unit, inv_h, order).view(-1, 1)
-        out[:, c].index_add_(0, g.long(), bc * v)
+    g, b = _weights(r, points, slots.inv_h, order)
+    for i, (half, shift) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
+        out[half].index_add_(0, g + shift, b[:, i:i + 1] * v)
     return out
 
 
@@ -174,7 +177,7 @@ def _conv(x, e, r, table, slots, order):
     x, e, r, table = (t.contiguous() for t in (x, e, r, table))
     a, k = slots.nbr.shape
     out = torch.empty(a, x.size(-1), dtype=x.dtype)
-    _call("edge_conv", x.dtype, a, k, x.size(-1), table.size(0) + 1, x, slots.nbr, e, r, table,
+    _call("edge_conv", x.dtype, a, k, x.size(-1), table.size(1), x, slots.nbr, e, r, table,
           slots.inv_h, order, out)
     return out
 
@@ -185,7 +188,7 @@ def _scatter(g, e, r, table, slots, order):
     g, e, r, table = (t.contiguous() for t in (g, e, r, table))
     a, k = slots.nbr.shape
     out = torch.empty(slots.n_atoms, g.size(-1), dtype=g.dtype)
-    _call("edge_scatter", g.dtype, a, k, g.size(-1), table.size(0) + 1, slots.n_atoms, g, slots.nbr, e, r,
+    _call("edge_scatter", g.dtype, a, k, g.size(-1), table.size(1), slots.n_atoms, g, slots.nbr, e, r,
           table, slots.inv_h, order, out)
     return out
 
@@ -196,18 +199,18 @@ def _dot(u, y, r, table, slots, order):
     u, y, r, table = (t.contiguous() for t in (u, y, r, table))
     a, k = slots.nbr.shape
     out = torch.empty(a, k, dtype=u.dtype)
-    _call("edge_dot", u.dtype, a, k, u.size(-1), table.size(0) + 1, u, y, slots.nbr, r, table,
+    _call("edge_dot", u.dtype, a, k, u.size(-1), table.size(1), u, y, slots.nbr, r, table,
           slots.inv_h, order, out)
     return out
 
 
-def _table_grad(u, y, e, r, slots, order, n_intervals):
+def _table_grad(u, y, e, r, slots, order, points):
     if not _use_c(u):
-        return _table_grad_torch(u, y, e, r, slots, order, n_intervals)
+        return _table_grad_torch(u, y, e, r, slots, order, points)
     u, y, e, r = (t.contiguous() for t in (u, y, e, r))
     a, k = slots.nbr.shape
-    out = torch.empty(n_intervals, 4, u.size(-1), dtype=u.dtype)
-    _call("table_grad", u.dtype, a, k, u.size(-1), n_intervals + 1, u, y, slots.nbr, e, r,
+    out = torch.empty(2, points, u.size(-1), dtype=u.dtype)
+    _call("table_grad", u.dtype, a, k, u.size(-1), points, u, y, slots.nbr, e, r,
           slots.inv_h, order, out)
     return out
 
@@ -234,7 +237,7 @@ class EdgeConv(torch.autograd.Function):
         gx = EdgeScatter.apply(gout, e, r, table, s, o) if _needs(ctx, 0) else None
         ge = EdgeDot.apply(gout, x, r, table, s, o) if _needs(ctx, 1) else None
         gr = e * EdgeDot.apply(gout, x, r, table, s, o + 1) if _needs(ctx, 2) else None
-        gt = TableGrad.apply(gout, x, e, r, s, o, table.size(0)) if _needs(ctx, 3) else None
+        gt = TableGrad.apply(gout, x, e, r, s, o, table.size(1)) if _needs(ctx, 3) else None
         return gx, ge, gr, gt, None, None
 
 
@@ -254,7 +257,7 @@ class EdgeScatter(torch.autograd.Function):
         gg = EdgeConv.apply(gout, e, r, table, s, o) if _needs(ctx, 0) else None
         ge = EdgeDot.apply(g, gout, r, table, s, o) if _needs(ctx, 1) else None
         gr = e * EdgeDot.apply(g, gout, r, table, s, o + 1) if _needs(ctx, 2) else None
-        gt = TableGrad.apply(g, gout, e, r, s, o, table.size(0)) if _needs(ctx, 3) else None
+        gt = TableGrad.apply(g, gout, e, r, s, o, table.size(1)) if _needs(ctx, 3) else None
         return gg, ge, gr, gt, None, None
 
 
@@ -274,18 +277,18 @@ class EdgeDot(torch.autograd.Function):
         gu = EdgeConv.apply(y, gd, r, table, s, o) if _needs(ctx, 0) else None
         gy = EdgeScatter.apply(u, gd, r, table, s, o) if _needs(ctx, 1) else None
         gr = gd * EdgeDot.apply(u, y, r, table, s, o + 1) if _needs(ctx, 2) else None
-        gt = TableGrad.apply(u, y, gd, r, s, o, table.size(0)) if _needs(ctx, 3) else None
+        gt = TableGrad.apply(u, y, gd, r, s, o, table.size(1)) if _needs(ctx, 3) else None
         return gu, gy, gr, gt, None, None
 
 
 class TableGrad(torch.autograd.Function):
-    """``out[g,c] = sum over slots in interval g of e u[a] y[nbr] d^o/dr^o s^c`` (linear in the table)."""
+    """The gradient of ``sum e u[a] y[nbr] w_o(r)`` with respect to the table ``[2, G, F]`` (linear in it)."""
 
     @staticmethod
-    def forward(ctx, u, y, e, r, slots, order, n_intervals):
+    def forward(ctx, u, y, e, r, slots, order, points):
         ctx.save_for_backward(u, y, e, r)
         ctx.slots, ctx.order = slots, order
-        return _table_grad(u, y, e, r, slots, order, n_intervals)
+        return _table_grad(u, y, e, r, slots, order, points)
 
     @staticmethod
     def backward(ctx, gt):

@@ -7,7 +7,8 @@
 // compiles in about a second with g++ and is called through ctypes on contiguous tensors.
 //
 // Layout: atoms A, neighbour slots K per atom (nbr[A*K], the neighbour's atom index), channels F,
-// table T[G-1][4][F] of cubic coefficients per interval, position in the interval s = r/h - g.
+// table T[2][G][F]: the filter's values and slopes dW/dr at the G grid points r_g = g h; on the
+// interval [r_g, r_g+1] the filter is the cubic Hermite spline through both ends, s = r/h - g.
 // "order" o picks the o-th derivative with respect to r of the spline (o > 3 gives zero).
 #include <cmath>
 #include <cstdint>
@@ -19,6 +20,8 @@
 
 namespace {
 
+// Hermite basis of the o-th derivative at slot length r, for the four table rows of interval g:
+// value[g], slope[g], value[g+1], slope[g+1] (slopes are dW/dr, hence the factors h).
 template <typename T>
 inline void basis(T r, T inv_h, int64_t G, int order, T scale, int64_t &g, T b[4]) {
   T u = r * inv_h;
@@ -26,16 +29,17 @@ inline void basis(T r, T inv_h, int64_t G, int order, T scale, int64_t &g, T b[4
   if (!(fl >= 0)) fl = 0;  // also catches NaN: index 0, the NaN stays in s
   if (fl > (T)(G - 2)) fl = (T)(G - 2);
   g = (int64_t)fl;
-  T s = u - fl;
+  const T s = u - fl, s2 = s * s, s3 = s2 * s, h = 1 / inv_h;
   T p = scale;
   for (int i = 0; i < order; ++i) p *= inv_h;
   switch (order) {
-    case 0: b[0] = p; b[1] = p * s; b[2] = p * s * s; b[3] = p * s * s * s; break;
-    case 1: b[0] = 0; b[1] = p; b[2] = 2 * p * s; b[3] = 3 * p * s * s; break;
-    case 2: b[0] = 0; b[1] = 0; b[2] = 2 * p; b[3] = 6 * p * s; break;
-    case 3: b[0] = 0; b[1] = 0; b[2] = 0; b[3] = 6 * p; break;
+    case 0: b[0] = 2 * s3 - 3 * s2 + 1; b[1] = s3 - 2 * s2 + s; b[2] = -2 * s3 + 3 * s2; b[3] = s3 - s2; break;
+    case 1: b[0] = 6 * s2 - 6 * s; b[1] = 3 * s2 - 4 * s + 1; b[2] = -6 * s2 + 6 * s; b[3] = 3 * s2 - 2 * s; break;
+    case 2: b[0] = 12 * s - 6; b[1] = 6 * s - 4; b[2] = -12 * s + 6; b[3] = 6 * s - 2; break;
+    case 3: b[0] = 12; b[1] = 6; b[2] = -12; b[3] = 6; break;
     default: b[0] = b[1] = b[2] = b[3] = 0;
   }
+  b[0] *= p; b[1] *= p * h; b[2] *= p; b[3] *= p * h;
 }
 
 inline void set_threads(int threads) {
@@ -59,7 +63,7 @@ void edge_conv(int64_t A, int64_t K, int64_t F, int64_t G, const T *x, const int
       int64_t g;
       T b[4];
       basis<T>(r[q], inv_h, G, order, e[q], g, b);
-      const T *t0 = tab + g * 4 * F, *t1 = t0 + F, *t2 = t1 + F, *t3 = t2 + F;
+      const T *t0 = tab + g * F, *t2 = t0 + F, *t1 = tab + (G + g) * F, *t3 = t1 + F;
       const T *xr = x + nbr[q] * F;
       for (int64_t f = 0; f < F; ++f) o[f] += xr[f] * (b[0] * t0[f] + b[1] * t1[f] + b[2] * t2[f] + b[3] * t3[f]);
     }
@@ -84,7 +88,7 @@ void edge_scatter(int64_t A, int64_t K, int64_t F, int64_t G, int64_t N, const T
         int64_t g;
         T b[4];
         basis<T>(r[q], inv_h, G, order, e[q], g, b);
-        const T *t0 = tab + g * 4 * F, *t1 = t0 + F, *t2 = t1 + F, *t3 = t2 + F;
+        const T *t0 = tab + g * F, *t2 = t0 + F, *t1 = tab + (G + g) * F, *t3 = t1 + F;
         T *o = local.data() + nbr[q] * F;
         for (int64_t f = 0; f < F; ++f) o[f] += ga[f] * (b[0] * t0[f] + b[1] * t1[f] + b[2] * t2[f] + b[3] * t3[f]);
       }
@@ -107,7 +111,7 @@ void edge_dot(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T *y
       int64_t g;
       T b[4];
       basis<T>(r[q], inv_h, G, order, (T)1, g, b);
-      const T *t0 = tab + g * 4 * F, *t1 = t0 + F, *t2 = t1 + F, *t3 = t2 + F;
+      const T *t0 = tab + g * F, *t2 = t0 + F, *t1 = tab + (G + g) * F, *t3 = t1 + F;
       const T *yr = y + nbr[q] * F;
       T acc = 0;
       for (int64_t f = 0; f < F; ++f) acc += ua[f] * yr[f] * (b[0] * t0[f] + b[1] * t1[f] + b[2] * t2[f] + b[3] * t3[f]);
@@ -116,12 +120,12 @@ void edge_dot(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T *y
   }
 }
 
-// out[g, c, f] = sum over slots in interval g of e[a, s] u[a, f] y[nbr[a, s], f] d^o/dr^o s^c
+// out[2][G][F]: the gradient of sum e u y w_o with respect to the table (the Hermite weights)
 template <typename T>
 void table_grad(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T *y, const int64_t *nbr,
                 const T *e, const T *r, T inv_h, int order, T *out, int threads) {
   set_threads(threads);
-  const int64_t size = (G - 1) * 4 * F;
+  const int64_t size = 2 * G * F;
   std::memset(out, 0, sizeof(T) * size);
 #pragma omp parallel
   {
@@ -136,7 +140,7 @@ void table_grad(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T 
         T b[4];
         basis<T>(r[q], inv_h, G, order, e[q], g, b);
         const T *yr = y + nbr[q] * F;
-        T *o0 = local.data() + g * 4 * F, *o1 = o0 + F, *o2 = o1 + F, *o3 = o2 + F;
+        T *o0 = local.data() + g * F, *o2 = o0 + F, *o1 = local.data() + (G + g) * F, *o3 = o1 + F;
         for (int64_t f = 0; f < F; ++f) {
           const T v = ua[f] * yr[f];
           o0[f] += b[0] * v; o1[f] += b[1] * v; o2[f] += b[2] * v; o3[f] += b[3] * v;

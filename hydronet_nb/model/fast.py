@@ -131,27 +131,18 @@ class FastSchNet(SchNet):
         return [p for block in self.interactions for p in block.mlp.parameters()]
 
     def filter_tables(self, precise: bool = False) -> list[torch.Tensor]:
-        """Cubic coefficients ``[points - 1, 4, filters]`` of every interval, one table per interaction.
+        """Values and slopes ``[2, points, filters]`` of each interaction's filter on the grid.
 
-        Interval ``g`` covers ``[r_g, r_g+1]``; with ``s`` the position inside it,
-        ``W(r) = c0 + c1 s + c2 s^2 + c3 s^3``. Differentiable with respect to the filter weights.
-        ``precise``: evaluated in float64 and rounded to the weights' dtype at the end. The
-        coefficients ``c2, c3`` are differences of neighbouring values, and the spline's slope
-        divides them by the spacing, so float32 values would cost forces about 1e-5 relative.
+        Differentiable with respect to the filter weights. ``precise``: evaluated in float64 and
+        rounded to the weights' dtype at the end (for inference: the spline's slope between two
+        grid points depends on the difference of their values).
         """
         offset = self.distance_expansion.offset
         coeff, cutoff = self.distance_expansion.coeff, self.cutoff
         work = torch.float64 if precise else offset.dtype
         r = torch.linspace(0.0, self.r_max, self.points, device=offset.device, dtype=work)
-        h = self.r_max / (self.points - 1)
-        tables = []
-        for block in self.interactions:
-            p, d = _filter_values_and_slopes(block, r, offset, coeff, cutoff)
-            d = d * h
-            p0, p1, d0, d1 = p[:-1], p[1:], d[:-1], d[1:]
-            table = torch.stack([p0, d0, 3.0 * (p1 - p0) - 2.0 * d0 - d1, 2.0 * (p0 - p1) + d0 + d1], 1)
-            tables.append(table.to(offset.dtype))
-        return tables
+        return [torch.stack(_filter_values_and_slopes(b, r, offset, coeff, cutoff)).to(offset.dtype)
+                for b in self.interactions]
 
     def _tables(self) -> list[torch.Tensor]:
         if self.training:
