@@ -42,6 +42,14 @@ inline void basis(T r, T inv_h, int64_t G, int order, T scale, int64_t &g, T b[4
   b[0] *= p; b[1] *= p * h; b[2] *= p; b[3] *= p * h;
 }
 
+inline int omp_threads() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 inline void set_threads(int threads) {
 #ifdef _OPENMP
   if (threads > 0) omp_set_num_threads(threads);
@@ -55,7 +63,7 @@ void edge_conv(int64_t A, int64_t K, int64_t F, int64_t G, const T *x, const int
   set_threads(threads);
 #pragma omp parallel for schedule(static)
   for (int64_t a = 0; a < A; ++a) {
-    T *o = out + a * F;
+    T *__restrict__ o = out + a * F;
     for (int64_t f = 0; f < F; ++f) o[f] = 0;
     for (int64_t s = 0; s < K; ++s) {
       const int64_t q = a * K + s;
@@ -63,8 +71,10 @@ void edge_conv(int64_t A, int64_t K, int64_t F, int64_t G, const T *x, const int
       int64_t g;
       T b[4];
       basis<T>(r[q], inv_h, G, order, e[q], g, b);
-      const T *t0 = tab + g * F, *t2 = t0 + F, *t1 = tab + (G + g) * F, *t3 = t1 + F;
-      const T *xr = x + nbr[q] * F;
+      const T *__restrict__ t0 = tab + g * F, *__restrict__ t2 = t0 + F, *__restrict__ t1 = tab + (G + g) * F,
+              *__restrict__ t3 = t1 + F;
+      const T *__restrict__ xr = x + nbr[q] * F;
+#pragma omp simd
       for (int64_t f = 0; f < F; ++f) o[f] += xr[f] * (b[0] * t0[f] + b[1] * t1[f] + b[2] * t2[f] + b[3] * t3[f]);
     }
   }
@@ -78,23 +88,30 @@ void edge_scatter(int64_t A, int64_t K, int64_t F, int64_t G, int64_t N, const T
   std::memset(out, 0, sizeof(T) * N * F);
 #pragma omp parallel
   {
-    std::vector<T> local((size_t)(N * F), (T)0);
+    // each thread sums into its own copy (no races), added up at the end; one thread writes directly
+    const bool alone = omp_threads() == 1;
+    std::vector<T> local(alone ? 0 : (size_t)(N * F), (T)0);
+    T *acc = alone ? out : local.data();
 #pragma omp for schedule(static)
     for (int64_t a = 0; a < A; ++a) {
-      const T *ga = gin + a * F;
+      const T *__restrict__ ga = gin + a * F;
       for (int64_t s = 0; s < K; ++s) {
         const int64_t q = a * K + s;
         if (e[q] == 0) continue;
         int64_t g;
         T b[4];
         basis<T>(r[q], inv_h, G, order, e[q], g, b);
-        const T *t0 = tab + g * F, *t2 = t0 + F, *t1 = tab + (G + g) * F, *t3 = t1 + F;
-        T *o = local.data() + nbr[q] * F;
+        const T *__restrict__ t0 = tab + g * F, *__restrict__ t2 = t0 + F, *__restrict__ t1 = tab + (G + g) * F,
+              *__restrict__ t3 = t1 + F;
+        T *__restrict__ o = acc + nbr[q] * F;
+#pragma omp simd
         for (int64_t f = 0; f < F; ++f) o[f] += ga[f] * (b[0] * t0[f] + b[1] * t1[f] + b[2] * t2[f] + b[3] * t3[f]);
       }
     }
+    if (!alone) {
 #pragma omp critical
-    for (int64_t i = 0; i < N * F; ++i) out[i] += local[(size_t)i];
+      for (int64_t i = 0; i < N * F; ++i) out[i] += local[(size_t)i];
+    }
   }
 }
 
@@ -105,15 +122,17 @@ void edge_dot(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T *y
   set_threads(threads);
 #pragma omp parallel for schedule(static)
   for (int64_t a = 0; a < A; ++a) {
-    const T *ua = u + a * F;
+    const T *__restrict__ ua = u + a * F;
     for (int64_t s = 0; s < K; ++s) {
       const int64_t q = a * K + s;
       int64_t g;
       T b[4];
       basis<T>(r[q], inv_h, G, order, (T)1, g, b);
-      const T *t0 = tab + g * F, *t2 = t0 + F, *t1 = tab + (G + g) * F, *t3 = t1 + F;
-      const T *yr = y + nbr[q] * F;
+      const T *__restrict__ t0 = tab + g * F, *__restrict__ t2 = t0 + F, *__restrict__ t1 = tab + (G + g) * F,
+              *__restrict__ t3 = t1 + F;
+      const T *__restrict__ yr = y + nbr[q] * F;
       T acc = 0;
+#pragma omp simd reduction(+ : acc)
       for (int64_t f = 0; f < F; ++f) acc += ua[f] * yr[f] * (b[0] * t0[f] + b[1] * t1[f] + b[2] * t2[f] + b[3] * t3[f]);
       out[q] = acc;
     }
@@ -129,26 +148,32 @@ void table_grad(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T 
   std::memset(out, 0, sizeof(T) * size);
 #pragma omp parallel
   {
-    std::vector<T> local((size_t)size, (T)0);
+    const bool alone = omp_threads() == 1;
+    std::vector<T> local(alone ? 0 : (size_t)size, (T)0);
+    T *acc = alone ? out : local.data();
 #pragma omp for schedule(static)
     for (int64_t a = 0; a < A; ++a) {
-      const T *ua = u + a * F;
+      const T *__restrict__ ua = u + a * F;
       for (int64_t s = 0; s < K; ++s) {
         const int64_t q = a * K + s;
         if (e[q] == 0) continue;
         int64_t g;
         T b[4];
         basis<T>(r[q], inv_h, G, order, e[q], g, b);
-        const T *yr = y + nbr[q] * F;
-        T *o0 = local.data() + g * F, *o2 = o0 + F, *o1 = local.data() + (G + g) * F, *o3 = o1 + F;
+        const T *__restrict__ yr = y + nbr[q] * F;
+        T *__restrict__ o0 = acc + g * F, *__restrict__ o2 = o0 + F, *__restrict__ o1 = acc + (G + g) * F,
+                       *__restrict__ o3 = o1 + F;
+#pragma omp simd
         for (int64_t f = 0; f < F; ++f) {
           const T v = ua[f] * yr[f];
           o0[f] += b[0] * v; o1[f] += b[1] * v; o2[f] += b[2] * v; o3[f] += b[3] * v;
         }
       }
     }
+    if (!alone) {
 #pragma omp critical
-    for (int64_t i = 0; i < size; ++i) out[i] += local[(size_t)i];
+      for (int64_t i = 0; i < size; ++i) out[i] += local[(size_t)i];
+    }
   }
 }
 
