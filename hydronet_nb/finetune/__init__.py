@@ -1,0 +1,1 @@
+"""Finetuning the pretrained SchNet on forces of non-minima, with active sampling (chapter 3)."""
