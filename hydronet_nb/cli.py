@@ -21,8 +21,7 @@ def _version(dist: str) -> str:
 
 
 def cmd_info(args) -> int:
-    from .device import select_device
-    from .train.ipu import poptorch_module
+    from .device import poptorch_module, select_device
 
     device = select_device()
     mirror = reference_files.mirror_dir()
@@ -41,16 +40,15 @@ def cmd_info(args) -> int:
 def cmd_predict(args) -> int:
     import pandas as pd
 
+    from .data.clusters import ClusterSet
     from .device import select_device
     from .evaluate.predict import predict
-    from .model.published import load_model
     from .io.xyz import read_xyz_clusters
+    from .model.loading import load_model
 
-    clusters = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for path in args.files:
-            clusters += read_xyz_clusters(path)
+        clusters = ClusterSet.concat([read_xyz_clusters(path) for path in args.files], name="structures")
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     device = select_device(args.device)
@@ -77,7 +75,7 @@ def cmd_predict(args) -> int:
 
 
 #: modules that each define ``add_parser(subparsers)`` for one more subcommand
-COMMAND_MODULES: tuple[str, ...] = ("hydronet_nb.reference.generate", "hydronet_nb.train.pretrain", "hydronet_nb.evaluate.bench")
+COMMAND_MODULES: tuple[str, ...] = ("hydronet_nb.reference.cli", "hydronet_nb.train.pretrain", "hydronet_nb.evaluate.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

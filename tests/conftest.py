@@ -33,9 +33,10 @@ def published_model():
 def tiny_dataset(tmp_path_factory) -> Path:
     """A ``hydronet-nb generate --tiny`` data set (W3-W5 minima, W6 extrapolation, MD, GFN2-xTB), in seconds."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # before tblite loads
-    from hydronet_nb.reference import generate as gen
+    from hydronet_nb.reference.generate import generate
+    from hydronet_nb.reference.settings import TINY, Settings
 
     root = tmp_path_factory.mktemp("tiny")
     out = root / "data"
-    gen.generate(gen.Settings(**gen.TINY), out, root / "work", workers=1, command="hydronet-nb generate --tiny")
+    generate(Settings(**TINY), out, root / "work", workers=1, command="hydronet-nb generate --tiny")
     return out

@@ -1,4 +1,5 @@
-"""Chapter 1 (data exploration): ``hydronet_nb.data.datasets``, the hydrogen-bond tables, and the notebook on a tiny data set.
+"""Chapter 1 (data exploration): ``hydronet_nb.data.datasets``, cards, exploration and hydrogen-bond tables, and the
+notebook on a tiny data set.
 
 The expected values are computed here from the files themselves (through ``hydronet_nb.io.pnnl`` and
 plain numpy), not through the helpers the notebook uses.
@@ -11,9 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hydronet_nb.data import cards
 from hydronet_nb.data import datasets as D
+from hydronet_nb.data import explore as E
 from hydronet_nb.data.hbonds import descriptor_table, descriptors_by_size, distance_table, network_descriptors
-from hydronet_nb.io.pnnl import PNNLDataset, read_split
+from hydronet_nb.data.splits import sample_rows
+from hydronet_nb.io.pnnl import read_pnnl_hdf5, read_split
 from notebook_harness import ROOT, recorded_values, run_notebook
 
 NOTEBOOK = ROOT / "notebooks" / "01_data_exploration.ipynb"
@@ -27,7 +31,7 @@ def tiny(tiny_dataset) -> Path:
 @pytest.fixture(scope="module")
 def files(tiny):
     """Every data set of the tiny folder, read straight from the HDF5 files."""
-    return {name: PNNLDataset(tiny / f"{name}_data.hdf5") for name in D.GENERATED}
+    return {name: read_pnnl_hdf5(tiny / f"{name}_data.hdf5") for name in D.GENERATED}
 
 
 # --- datasets: where the data live and how they load ---------------------------------------------
@@ -84,30 +88,31 @@ def test_summary_table(tiny, files):
 
 
 def test_card_facts_and_tables(tiny):
-    card = D.read_card(tiny)
-    facts = D.card_facts(card)
+    card = cards.read_card(tiny)  # the JSON sidecar; DATASET.md is rendered from it, never read back
+    facts = cards.dataset_facts(card)
     assert facts["command"] == "hydronet-nb generate --tiny"
     assert facts["cpu_seconds"] > 0 and any(p.startswith("AMOEBA2018") for p in facts["potentials"])
-    walks = D.card_table(card, "min")
-    assert list(walks["waters"]) == ["3", "4", "5"]
-    assert walks["kept"].astype(int).sum() == len(PNNLDataset(tiny / "min_data.hdf5"))
+    walks = cards.stage_table(card, "min")
+    assert list(walks["waters"]) == [3, 4, 5]
+    assert walks["kept"].astype(int).sum() == len(read_pnnl_hdf5(tiny / "min_data.hdf5"))
     with pytest.raises(KeyError, match="no table"):
-        D.card_table(card, "nothing")
+        cards.stage_table(card, "nothing")
+    assert (tiny / "DATASET.md").read_text() == cards.render_dataset_card(card)
 
 
 def test_lowest_match_and_sample(tiny, files):
     data = D.load_all(tiny)
-    lowest = D.lowest_per_size(data["min"])
+    lowest = E.lowest_per_size(data["min"])
     raw = files["min"]
     for _, row in lowest.iterrows():
         assert row["energy"] == raw.energy[raw.size == row["n_water"]].min() == raw.energy[int(row["row"])]
-    rows = D.match_rows(data["min"], data["gfn2xtb"])
+    rows = E.match_rows(data["min"], data["gfn2xtb"])
     assert (rows >= 0).all()  # every GFN2-xTB structure is a minimum of `min`
     for i, j in enumerate(rows):
         np.testing.assert_array_equal(files["gfn2xtb"][i].pos, raw[int(j)].pos)
-    picked = D.sample_rows(raw.size, 1)
+    picked = sample_rows(raw.size, 1)
     assert sorted(raw.size[picked]) == sorted(np.unique(raw.size))
-    assert len(D.sample_rows(raw.size, None)) == len(raw)
+    assert len(sample_rows(raw.size, None)) == len(raw)
 
 
 def test_hydronet_raw_zips_are_read_as_min(tmp_path, ttm_minima):
@@ -126,7 +131,7 @@ def test_hydronet_raw_zips_are_read_as_min(tmp_path, ttm_minima):
 
 
 def test_compare_with_hydronet_labels_published_numbers(tiny):
-    table = D.compare_with_hydronet(D.load_all(tiny))
+    table = E.compare_with_hydronet(D.load_all(tiny))
     assert list(table.columns) == ["HydroNet (published)", "loaded here"]
     assert "4,464,740" in table.loc["minima, all sizes", "HydroNet (published)"]
     assert table.loc["potential (minima)"].tolist() == ["TTM2.1-F", "AMOEBA2018"]
@@ -175,7 +180,7 @@ def test_against_reference_minima(ttm_minima):
 
     small = [c for c in ttm_minima if c.n_water <= 5]
     lowest = pd.DataFrame({"n_water": [3, 4], "energy_per_water": [-5.0, -6.5]})
-    table = D.against_reference_minima(lowest, small, Amoeba(), relax=True)
+    table = E.against_reference_minima(lowest, small, Amoeba(), relax=True)
     assert list(table["n_water"]) == [3, 4, 5] and np.isnan(table["lowest"].iloc[2])
     assert table["reference"].tolist() == pytest.approx([c.energy / c.n_water for c in small])
     assert (table["relaxed"] <= table["at_reference"] + 1e-6).all()  # relaxing never raises the energy
@@ -214,13 +219,13 @@ def test_notebook_records_what_the_files_hold(tiny, files, ttm_minima):
     xtb = files["gfn2xtb"]
     diffs = []
     for i in range(len(xtb)):
-        j = next(j for j in range(len(mins)) if mins.size[j] == xtb.size[i] and np.array_equal(mins.pos[j], xtb.pos[i]))
+        j = next(j for j in range(len(mins)) if mins.size[j] == xtb.size[i] and np.array_equal(mins[j].pos, xtb[i].pos))
         diffs.append((xtb.energy[i] - mins.energy[j]) / xtb.size[i])
     assert values["n_pairs"] == len(xtb)
     assert values["pes_offset"] == pytest.approx(np.mean(diffs))
 
     # O-H bonds of all minima (the test profile samples clusters per size; the tiny set has fewer)
-    mol = [mins.pos[i, : 3 * mins.size[i]].reshape(-1, 3, 3) for i in range(len(mins))]
+    mol = [mins[i].pos.reshape(-1, 3, 3) for i in range(len(mins))]
     oh = np.concatenate([np.linalg.norm(m[:, 1:] - m[:, :1], axis=-1).ravel() for m in mol])
     assert values["oh_mean_min"] == pytest.approx(oh.mean(), abs=2e-3)
     assert values["oh_std_nonmin"] > values["oh_std_min"]

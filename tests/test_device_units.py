@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from hydronet_nb.train import ipu
-from hydronet_nb.model.calculator import SchNetCalculator, from_atoms, relax, to_atoms
+from hydronet_nb import device as ipu  # IPU detection lives in hydronet_nb.device
+from hydronet_nb.data.clusters import from_atoms, to_atoms
 from hydronet_nb.device import select_device
+from hydronet_nb.model.calculator import SchNetCalculator, relax
 from hydronet_nb.model.schnet import energy_and_forces
 from hydronet_nb.units import KCAL_MOL_PER_EV, ev_to_kcal_mol, kcal_mol_to_ev
 

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from hydronet_nb.reference import generate as gen
+from hydronet_nb.reference import checks, chunks, sampling
+from hydronet_nb.reference import settings as S
+from hydronet_nb.reference.cli import parse_sizes
 from hydronet_nb.io.pnnl import read_pnnl_hdf5, read_split
 
 DATASETS = ("min", "min_extrapolation", "nonmin", "gfn2xtb")
@@ -82,41 +84,41 @@ def uninterrupted(tmp_path_factory):
 
 
 def test_allocate_shares_in_proportion_to_size_and_the_full_set_meets_its_targets():
-    counts = gen.allocate(gen.FULL["minima"], gen.FULL["sizes"])
-    assert sum(counts.values()) == gen.FULL["minima"] >= 10_000
+    counts = S.allocate(S.FULL["minima"], S.FULL["sizes"])
+    assert sum(counts.values()) == S.FULL["minima"] >= 10_000
     assert counts[25] > counts[10] > counts[3] > 0
     assert counts[25] / counts[5] == pytest.approx(5.0, rel=0.01)
     assert sum(counts[n] for n in range(20, 26)) >= 1000
-    assert gen.FULL["extrapolation_minima"] >= 300 and set(gen.FULL["extrapolation_sizes"]) == set(range(26, 31))
-    assert gen.FULL["nonminima"] * gen.SPLITS["nonmin"][0] >= 5000 and gen.FULL["transfer"] == 5000
+    assert S.FULL["extrapolation_minima"] >= 300 and set(S.FULL["extrapolation_sizes"]) == set(range(26, 31))
+    assert S.FULL["nonminima"] * S.SPLITS["nonmin"][0] >= 5000 and S.FULL["transfer"] == 5000
 
 
 def test_random_start_places_whole_waters_without_overlaps(amoeba):
     monomer = amoeba.monomer.pos
-    pos = gen.random_start(20, monomer, np.random.default_rng(1))
+    pos = sampling.random_start(20, monomer, np.random.default_rng(1))
     mols = pos.reshape(20, 3, 3)
     intra = np.linalg.norm(mols - mols[:, :1], axis=-1)
     np.testing.assert_allclose(intra, np.broadcast_to(np.linalg.norm(monomer - monomer[0], axis=-1), intra.shape), atol=1e-9)
     d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
     same = np.kron(np.eye(20), np.ones((3, 3))).astype(bool)
-    assert d[~same].min() >= gen.START_MIN_ATOMS
+    assert d[~same].min() >= sampling.START_MIN_ATOMS
     oo = np.linalg.norm(mols[:, None, 0] - mols[None, :, 0], axis=-1) + 100 * np.eye(20)
-    assert oo.min() >= gen.START_MIN_OO
-    radius = (3 * 20 / (4 * np.pi * gen.WATER_DENSITY)) ** (1 / 3)
+    assert oo.min() >= sampling.START_MIN_OO
+    radius = (3 * 20 / (4 * np.pi * sampling.WATER_DENSITY)) ** (1 / 3)
     assert np.linalg.norm(mols[:, 0], axis=1).max() <= radius
-    again = gen.random_start(20, monomer, np.random.default_rng(1))
+    again = sampling.random_start(20, monomer, np.random.default_rng(1))
     np.testing.assert_array_equal(pos, again)
 
 
 def test_broken_clusters_are_recognised(ttm_minima):
     w8 = next(c for c in ttm_minima if c.n_water == 8).pos.astype(np.float64)
-    assert gen.why_broken(w8) is None
+    assert checks.why_broken(w8) is None
     flown = w8.copy()
     flown[21:24] += [12.0, 0.0, 0.0]  # the last molecule leaves
-    assert gen.why_broken(flown) == "fragmented"
+    assert checks.why_broken(flown) == "fragmented"
     split = w8.copy()
     split[1] = split[0] + 1.6 * (split[1] - split[0]) / np.linalg.norm(split[1] - split[0])
-    assert gen.why_broken(split) == "dissociated"
+    assert checks.why_broken(split) == "dissociated"
 
 
 def test_duplicates_are_found_whatever_the_order_and_orientation(amoeba, ttm_minima):
@@ -128,22 +130,22 @@ def test_duplicates_are_found_whatever_the_order_and_orientation(amoeba, ttm_min
     moved += rng.normal(0, 1e-4, moved.shape)
     refound, e_refound = amoeba.minimize(pos6 + rng.normal(0, 0.3, pos6.shape))  # back into the same basin
     for _ in range(10):  # random starts until one falls into another minimum
-        other, e_other = amoeba.minimize(gen.random_start(6, amoeba.monomer.pos, rng))
+        other, e_other = amoeba.minimize(sampling.random_start(6, amoeba.monomer.pos, rng))
         if abs(e_other - e6) > 0.1:
             break
     assert abs(e_other - e6) > 0.1
-    keep = gen.unique_indices(np.array([e6, e6 + 1e-4, e_other, e_refound]), [pos6, moved, other, refound])
+    keep = checks.unique_indices(np.array([e6, e6 + 1e-4, e_other, e_refound]), [pos6, moved, other, refound])
     assert keep == [0, 2]
-    assert gen.unique_indices(np.array([0.0, 0.0]), [pos6, other]) == [0, 1]  # same energy, other structure
+    assert checks.unique_indices(np.array([0.0, 0.0]), [pos6, other]) == [0, 1]  # same energy, other structure
 
 
 def test_chunks_round_trip_and_are_written_atomically(tmp_path):
-    chunk = gen.Chunk(pos=[np.ones((9, 3), np.float32), np.zeros((12, 3), np.float32)], energy=np.array([-1.5, -2.5]),
+    chunk = chunks.Chunk(pos=[np.ones((9, 3), np.float32), np.zeros((12, 3), np.float32)], energy=np.array([-1.5, -2.5]),
                       forces=[np.full((9, 3), 0.5), np.full((12, 3), -0.5)], rejected={"fragmented": 2}, attempts=5, seconds=1.25)
     path = tmp_path / "stage" / "03_00007.npz"
-    gen.save_chunk(path, chunk)
+    chunks.save_chunk(path, chunk)
     assert [p.name for p in path.parent.iterdir()] == [path.name]
-    back = gen.load_chunk(path)
+    back = chunks.load_chunk(path)
     assert [p.shape for p in back.pos] == [(9, 3), (12, 3)]
     np.testing.assert_array_equal(back.energy, chunk.energy)
     np.testing.assert_array_equal(back.forces[1], chunk.forces[1])
@@ -151,11 +153,11 @@ def test_chunks_round_trip_and_are_written_atomically(tmp_path):
 
 
 def test_sizes_option_parses_ranges_and_rejects_nonsense():
-    assert gen.parse_sizes("3-5,8") == (3, 4, 5, 8)
-    assert gen.parse_sizes("26-30") == (26, 27, 28, 29, 30)
+    assert parse_sizes("3-5,8") == (3, 4, 5, 8)
+    assert parse_sizes("26-30") == (26, 27, 28, 29, 30)
     for bad in ("x", "1", "5-3"):
         with pytest.raises(Exception, match="sizes"):
-            gen.parse_sizes(bad)
+            parse_sizes(bad)
 
 
 # --- whole runs ---------------------------------------------------------------------------------
@@ -169,15 +171,15 @@ def test_tiny_run_writes_every_data_set_in_seconds(uninterrupted):
     data = _contents(out)
     minima = data["min"]
     sizes = [len(z) // 3 for z in minima["z"]]
-    assert set(sizes) == set(gen.TINY["sizes"])
+    assert set(sizes) == set(S.TINY["sizes"])
     # the walks find fewer distinct W3 minima than W3's share: the shortfall went to the larger sizes
-    assert sizes.count(3) < gen.allocate(gen.TINY["minima"], gen.TINY["sizes"])[3]
-    assert len(sizes) == gen.TINY["minima"]
+    assert sizes.count(3) < S.allocate(S.TINY["minima"], S.TINY["sizes"])[3]
+    assert len(sizes) == S.TINY["minima"]
     assert np.all(minima["energy"] < 0)  # bound clusters, relative to relaxed monomers
-    assert {len(z) // 3 for z in data["min_extrapolation"]["z"]} == set(gen.TINY["extrapolation_sizes"])
-    assert len(data["nonmin"]["pos"]) == gen.TINY["nonminima"]
+    assert {len(z) // 3 for z in data["min_extrapolation"]["z"]} == set(S.TINY["extrapolation_sizes"])
+    assert len(data["nonmin"]["pos"]) == S.TINY["nonminima"]
     assert all(np.abs(f).max() > 0.1 for f in data["nonmin"]["forces"])  # MD snapshots are not minima
-    assert len(data["gfn2xtb"]["pos"]) == gen.TINY["transfer"]
+    assert len(data["gfn2xtb"]["pos"]) == S.TINY["transfer"]
     # the transfer set is minima of the min set, with other energies
     for pos, e in zip(data["gfn2xtb"]["pos"], data["gfn2xtb"]["energy"]):
         match = [i for i, p in enumerate(minima["pos"]) if p.shape == pos.shape and np.array_equal(p, pos)]

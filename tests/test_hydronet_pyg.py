@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from hydronet_nb.data.clusters import ClusterFormatError
+from hydronet_nb.data.water import ClusterFormatError
+from hydronet_nb.evaluate.predict import float16_energy_shift
 from hydronet_nb.io.hydronet import (
-    float16_energy_shift,
     open_pyg_hydronet,
     read_hydronet_raw,
     read_hydronet_zip,

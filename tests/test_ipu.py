@@ -11,8 +11,12 @@ from synthetic import TINY_MODEL, clusters
 from hydronet_nb.train import ipu
 from hydronet_nb.device import DeviceChoice
 from hydronet_nb.model.schnet import build_schnet
-from hydronet_nb.train.packing import Packer, PackLoss, collate_packs
-from hydronet_nb.train.trainer import ClusterData, TrainConfig, Trainer
+from hydronet_nb.data.clusters import ClusterSet
+from hydronet_nb.train.config import TrainConfig
+from hydronet_nb.train.losses import PackLoss
+from hydronet_nb.train.packing import Packer
+from hydronet_nb.train.packs import collate_packs
+from hydronet_nb.train.trainer import Trainer
 
 
 def test_ipu_options_settings_without_poptorch(monkeypatch, tmp_path):
@@ -42,7 +46,7 @@ def test_ipu_calls_without_poptorch_say_what_is_missing():
 
 
 def test_ipu_loss_module_returns_the_loss_on_a_pack_on_cpu():
-    data = ClusterData(clusters(copies=1), with_forces=False)
+    data = ClusterSet.from_clusters(clusters(copies=1))
     packer = Packer(data.n_atoms, 192)
     pack = collate_packs(data, packer.packs(), 192, packer.slots, with_forces=False)
     torch.manual_seed(0)

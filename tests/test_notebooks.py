@@ -24,9 +24,9 @@ def check_quickstart(v):
 def check_data_exploration(v):
     """Chapter 1 on the embedded data set: the counts the issue asks for, read back from the files."""
     from hydronet_nb.data import datasets as D
-    from hydronet_nb.io.pnnl import PNNLDataset
+    from hydronet_nb.io.pnnl import read_pnnl_hdf5
 
-    files = {name: PNNLDataset(D.data_file(name)) for name in D.GENERATED}
+    files = {name: read_pnnl_hdf5(D.data_file(name)) for name in D.GENERATED}
     for name, data in files.items():
         assert v[f"n_{name}"] == len(data)
     sizes = files["min"].size

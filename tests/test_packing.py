@@ -10,17 +10,11 @@ from synthetic import TINY_MODEL, clusters
 from hydronet_nb.model.graph import knn_edge_index
 from hydronet_nb.train.losses import ClusterLoss
 from hydronet_nb.model.schnet import build_schnet, energy_and_forces
-from hydronet_nb.train.packing import (
-    HYDRONET_MEDIUM_HISTOGRAM,
-    PackedKNNGraph,
-    Packer,
-    PackLoss,
-    collate_packs,
-    pack_energies,
-    pack_histogram,
-    packing_efficiency,
-)
-from hydronet_nb.train.trainer import ClusterData, collate_batch
+from hydronet_nb.data.clusters import ClusterSet
+from hydronet_nb.train.batching import collate_batch
+from hydronet_nb.train.losses import PackLoss
+from hydronet_nb.train.packing import HYDRONET_MEDIUM_HISTOGRAM, Packer, pack_histogram, packing_efficiency
+from hydronet_nb.train.packs import PackedKNNGraph, collate_packs, pack_energies
 
 
 def placed(strategy):
@@ -74,7 +68,7 @@ def test_packer_places_every_cluster_once_and_reshuffles_each_epoch():
 
 @pytest.fixture(scope="module")
 def packed_minima(published_model):
-    data = ClusterData(clusters(copies=2), with_forces=True)
+    data = ClusterSet.from_clusters(clusters(copies=2))
     packer = Packer(data.n_atoms, 192)
     rows = packer.packs()
     return data, rows, collate_packs(data, rows, 192, packer.slots, with_forces=True), packer.slots
@@ -88,7 +82,7 @@ def test_packed_energies_and_forces_equal_unpacked(published_model, packed_minim
     e_packed = pack_energies(model, pack._replace(pos=pos), graph)
     (grad,) = torch.autograd.grad(e_packed.sum(), pos)
     e_packed = e_packed.detach()
-    plain = collate_batch([data[i] for i in range(len(data))], with_forces=True)
+    plain = collate_batch(data, with_forces=True)
     e_plain, f_plain = energy_and_forces(model, plain.z, plain.pos, plain.batch)
     for p, row in enumerate(rows):
         start = 0
@@ -129,7 +123,7 @@ def test_packed_loss_and_weight_gradients_equal_unpacked(packed_minima):
     data, rows, pack, slots = packed_minima
     torch.manual_seed(0)
     model = build_schnet(TINY_MODEL)
-    plain = collate_batch([data[i] for i in range(len(data))], with_forces=True)
+    plain = collate_batch(data, with_forces=True)
     results = []
     for loss_module, args in ((ClusterLoss(model, 0.3), plain), (PackLoss(model, 0.3, 192, slots), pack)):
         model.zero_grad()

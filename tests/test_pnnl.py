@@ -7,7 +7,6 @@ import pytest
 
 from hydronet_nb.data.clusters import Cluster
 from hydronet_nb.io.pnnl import (
-    PNNLDataset,
     PNNLFormatError,
     read_pnnl_hdf5,
     read_split,
@@ -69,11 +68,11 @@ def test_round_trip_is_bit_exact_and_stores_the_gradient(good_file, clusters):
 
 
 def test_array_form_counts_sizes_without_building_clusters(good_file, clusters):
-    ds = PNNLDataset(good_file)
+    ds = read_pnnl_hdf5(good_file)  # a ClusterSet: flat arrays without the padding, clusters on demand
     assert len(ds) == len(clusters)
     assert ds.counts_per_size() == {c.n_water: 1 for c in clusters}
-    assert ds.pos.shape == (len(clusters), 90, 3) and ds.energy.dtype == np.float64
-    np.testing.assert_array_equal(ds.forces[0, :9], clusters[0].forces)
+    assert ds.pos.shape == (sum(c.n_atoms for c in clusters), 3) and ds.energy.dtype == np.float64
+    np.testing.assert_array_equal(ds.forces[:9], clusters[0].forces)
     assert ds[-1].n_water == clusters[-1].n_water
 
 

@@ -11,8 +11,9 @@ from hydronet_nb.model import shipped as pretrained
 from hydronet_nb.evaluate.bench import published_throughput
 from hydronet_nb.cli import main
 from hydronet_nb.train.packing import HYDRONET_MEDIUM_HISTOGRAM, pack_histogram, packing_efficiency, padding_efficiency
+from hydronet_nb.evaluate import metrics
 from hydronet_nb.evaluate.predict import predict
-from hydronet_nb.model.published import load_model
+from hydronet_nb import load_model
 
 SHIPPED = pretrained.SHIPPED_DIR
 
@@ -39,7 +40,7 @@ def test_shipped_card_reports_what_the_model_does_on_the_test_split(shipped_erro
     assert len(test) == len(shipped_errors)
     np.testing.assert_allclose(test["predicted"], shipped_errors["energy"], atol=1e-3)
     mae = shipped_errors["error_per_water"].abs().mean()
-    assert pretrained.error_summary(card).loc["test W3-W25", "mae_per_water"] == pytest.approx(mae, abs=1e-5)
+    assert metrics.error_summary(card).loc["test W3-W25", "mae_per_water"] == pytest.approx(mae, abs=1e-5)
     assert f"| test W3-W25 | {len(test)} | {mae:.4f} |" in (SHIPPED / pretrained.CARD).read_text()
 
 
@@ -89,7 +90,7 @@ def test_export_writes_weights_card_and_errors_that_match_the_model(tiny_dataset
     assert main(["pretrain", "--config", str(config), "--export", str(dest)]) == 0
     assert f"exported the best epoch to {dest}" in capsys.readouterr().out
     assert sorted(p.name for p in dest.iterdir()) == sorted(
-        [pretrained.WEIGHTS, pretrained.CARD, pretrained.METRICS, pretrained.ERRORS, pretrained.CONFIG])
+        [pretrained.WEIGHTS, pretrained.CARD, pretrained.CARD_DATA, pretrained.METRICS, pretrained.ERRORS, pretrained.CONFIG])
     model = pretrained.load_pretrained(dest)
     assert model.hidden_channels == 16
     errors = pretrained.errors(dest)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.nn.models import SchNet
 
-from hydronet_nb.model.published import CheckpointError, load_schnet, read_state_dict
+from hydronet_nb.model.weights import CheckpointError, load_schnet, read_state_dict
 from hydronet_nb.evaluate.predict import predict
 from hydronet_nb.io.reference_files import fetch
 

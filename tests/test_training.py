@@ -18,8 +18,10 @@ from hydronet_nb.model.schnet import build_schnet
 from hydronet_nb.io.pnnl import write_pnnl_hdf5, write_split
 from hydronet_nb.data.datasets import data_file
 from hydronet_nb.train.pretrain import read_config
-from hydronet_nb.model.published import load_schnet
-from hydronet_nb.train.trainer import Trainer, TrainConfig, collate_batch, seed_everything
+from hydronet_nb.model.weights import load_schnet
+from hydronet_nb.train.batching import collate_batch
+from hydronet_nb.train.config import TrainConfig, seed_everything
+from hydronet_nb.train.trainer import Trainer
 
 FAST = dict(epochs=4, batch_size=8, lr=1e-3, progress=False)
 

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hydronet_nb.data.clusters import ClusterFormatError, WaterOrderWarning
+from hydronet_nb.data.water import ClusterFormatError, WaterOrderWarning
 from hydronet_nb.io.reference_files import fetch
 from hydronet_nb.io.xyz import read_xyz_clusters, write_xyz_clusters
 

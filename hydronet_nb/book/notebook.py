@@ -81,7 +81,7 @@ def _short(value) -> str:
 def setup(chapter: str, profile: str, seed: int = 0) -> dict:
     """Style, seeds and warning filters for a chapter; returns its settings for ``profile``."""
     set_style()
-    from ..train.trainer import seed_everything  # the one seeding function, shared with the trainer
+    from ..train.config import seed_everything  # the one seeding function, shared with the trainer
 
     seed_everything(seed)
     cfg = settings(chapter, profile)

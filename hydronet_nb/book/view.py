@@ -11,21 +11,13 @@ import os
 
 import numpy as np
 
-from ..data.clusters import SYMBOLS, Cluster
-
-
-def _xyz_block(cluster: Cluster) -> str:
-    lines = [str(cluster.n_atoms), cluster.source]
-    lines += [f"{SYMBOLS[int(z)]} {x:.5f} {y:.5f} {w:.5f}" for z, (x, y, w) in zip(cluster.z, cluster.pos)]
-    return "\n".join(lines) + "\n"
+from ..data.clusters import Cluster, to_atoms, xyz_block
 
 
 def show_cluster(cluster: Cluster, forces: np.ndarray | None = None, arrow_scale: float = 0.02, width=520, height=360, engine="py3dmol"):
     """A ball-and-stick view of ``cluster``; ``forces`` (kcal/mol/Angstrom) drawn as arrows."""
     if engine == "nglview":
         import nglview
-
-        from ..model.calculator import to_atoms
 
         return nglview.show_ase(to_atoms(cluster))
     if engine != "py3dmol":
@@ -34,7 +26,7 @@ def show_cluster(cluster: Cluster, forces: np.ndarray | None = None, arrow_scale
 
     js = os.environ.get("HYDRONET_NB_3DMOL_JS")
     view = py3Dmol.view(width=width, height=height, **({"js": js} if js else {}))
-    view.addModel(_xyz_block(cluster), "xyz")
+    view.addModel(xyz_block(cluster), "xyz")
     view.setStyle({"stick": {"radius": 0.12}, "sphere": {"scale": 0.25}})
     if forces is not None:
         for p, f in zip(cluster.pos.astype(float), np.asarray(forces, dtype=float)):

@@ -10,6 +10,7 @@ import networkx as nx
 import numpy as np
 
 from .clusters import Cluster
+from .water import oh_bond_lengths, oxygen_distances
 
 R_OO_MAX = 3.5  # Angstrom
 ANGLE_MAX = 30.0  # degrees, between O-H and O...O
@@ -56,11 +57,14 @@ def network_descriptors(cluster: Cluster) -> dict:
 
 def pair_distances(cluster: Cluster) -> dict[str, np.ndarray]:
     """Intermolecular O...O distances and the intramolecular O-H bond lengths (Angstrom)."""
-    mol = cluster.pos.reshape(-1, 3, 3).astype(np.float64)
-    o = mol[:, 0]
-    d = np.linalg.norm(o[:, None] - o[None], axis=-1)
-    iu = np.triu_indices(len(o), k=1)
-    return {"OO": d[iu], "OH": np.linalg.norm(mol[:, 1:] - mol[:, :1], axis=-1).ravel()}
+    return {"OO": oxygen_distances(cluster), "OH": oh_bond_lengths(cluster)}
+
+
+def hbond_lengths(cluster: Cluster, graph: nx.DiGraph | None = None) -> np.ndarray:
+    """The H...O distance (Angstrom) of every hydrogen bond of ``cluster``: donor H to acceptor O."""
+    graph = hbond_graph(cluster) if graph is None else graph
+    pos = cluster.pos.reshape(-1, 3, 3).astype(np.float64)
+    return np.array([np.linalg.norm(pos[d, h] - pos[a, 0]) for d, a, h in graph.edges(data="hydrogen")])
 
 
 # --- many clusters at once (tables for plots) -----------------------------------------------------

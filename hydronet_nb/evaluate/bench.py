@@ -1,14 +1,15 @@
-"""``hydronet-nb bench``: speed and peak memory of a training step, the book's code against stock PyG.
+"""``hydronet-nb bench``: speed and peak memory of a training step, the book's code against a PyG baseline.
 
 Every variant starts from the same weights and trains on the same clusters, one optimizer step
 per batch (loss, backward, gradient clamp, Adam):
 
-* ``stock PyG`` -- ``torch_geometric.nn.models.SchNet`` with the kNN graph written the obvious
-  way (one distance matrix over the whole batch, other clusters masked) and the loss written
-  inline;
+* ``PyG SchNet with a dense kNN graph`` (:data:`BASELINE`) -- ``torch_geometric.nn.models.SchNet``
+  with the kNN graph written the obvious way (one distance matrix over the whole batch, other
+  clusters masked; PyG's own ``knn_graph`` needs ``pyg-lib``, which PyPI does not carry) and the
+  loss written inline. It is not PyG as shipped: PyG's default graph is a radius graph;
 * ``ours`` -- :class:`hydronet_nb.train.losses.ClusterLoss` on the package's SchNet (kNN graph from
   :mod:`hydronet_nb.model.graph`, one small distance matrix per cluster);
-* ``ours packed`` -- :class:`hydronet_nb.train.packing.PackLoss` on the same clusters packed into
+* ``ours packed`` -- :class:`hydronet_nb.train.losses.PackLoss` on the same clusters packed into
   fixed-size packs (the IPU layout).
 
 Each in an energy-only step (pretraining) and an energy+force step (finetuning, ``create_graph``).
@@ -30,8 +31,10 @@ import numpy as np
 # torch, PyG and the package's training modules are imported inside the functions: the command
 # line imports this module to build its parser, and they take seconds to load.
 
-#: a rigid water monomer, O H H (Angstrom)
-MONOMER = np.array([[0.0, 0.0, 0.0], [0.9572, 0.0, 0.0], [-0.2400, 0.9266, 0.0]])
+#: the baseline every variant is compared with
+BASELINE = "PyG SchNet with a dense kNN graph"
+#: the variants, in the order of the table
+VARIANTS = (BASELINE, "ours", "ours packed")
 #: O-O distance of the lattice the bench clusters are cut from (Angstrom)
 LATTICE = 2.9
 #: the energy weight of the energy+force step (the paper's finetuning)
@@ -47,6 +50,7 @@ def bench_clusters(n: int, min_water: int, max_water: int, seed: int = 0) -> lis
     from scipy.spatial.transform import Rotation
 
     from ..data.clusters import Cluster
+    from ..data.water import MONOMER, water_numbers
 
     if not 1 <= min_water <= max_water:
         raise ValueError(f"need 1 <= min_water <= max_water, got {min_water}, {max_water}")
@@ -60,12 +64,12 @@ def bench_clusters(n: int, min_water: int, max_water: int, seed: int = 0) -> lis
         oxygens = grid[:w] + rng.normal(scale=0.2, size=(w, 3))
         rot = Rotation.random(w, random_state=rng)
         pos = np.concatenate([rot[m].apply(MONOMER) + oxygens[m] for m in range(w)])
-        out.append(Cluster(z=np.tile([8, 1, 1], w), pos=pos.astype(np.float32), energy=float(-7.0 * w + rng.normal()),
+        out.append(Cluster(z=water_numbers(w), pos=pos.astype(np.float32), energy=float(-7.0 * w + rng.normal()),
                            forces=rng.normal(scale=5.0, size=pos.shape).astype(np.float32), source=f"bench W{w} #{i}"))
     return out
 
 
-def obvious_knn_graph(pos, batch, k: int):
+def dense_knn_graph(pos, batch, k: int):
     """The kNN graph the obvious way: all pairwise distances of the batch, other clusters masked."""
     import torch
 
@@ -79,17 +83,17 @@ def obvious_knn_graph(pos, batch, k: int):
     return edge_index, (pos[edge_index[0]] - pos[edge_index[1]]).norm(dim=-1)
 
 
-def stock_schnet(config):
-    """PyG's SchNet with ``config`` (a :class:`~hydronet_nb.model.schnet.SchNetConfig`) and :func:`obvious_knn_graph`."""
+def dense_knn_schnet(config):
+    """PyG's SchNet with ``config`` (a :class:`~hydronet_nb.model.schnet.SchNetConfig`) and :func:`dense_knn_graph`: the baseline."""
     from torch_geometric.nn.models import SchNet
 
     return SchNet(hidden_channels=config.hidden_channels, num_filters=config.num_filters,
                   num_interactions=config.num_interactions, num_gaussians=config.num_gaussians,
-                  cutoff=config.cutoff, readout="add", interaction_graph=partial(obvious_knn_graph, k=config.k))
+                  cutoff=config.cutoff, readout="add", interaction_graph=partial(dense_knn_graph, k=config.k))
 
 
-def stock_loss(model, energy_weight: float):
-    """The loss as one writes it inline around stock SchNet: ``loss(z, pos, batch, energy, n_water, forces)``."""
+def inline_loss(model, energy_weight: float):
+    """The loss as one writes it inline around PyG's SchNet: ``loss(z, pos, batch, energy, n_water, forces)``."""
     import torch
     from torch.nn.functional import mse_loss
 
@@ -165,7 +169,7 @@ def _steps(loss, model, optimizer, inputs: list) -> None:
 
 def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, max_water: int = 25, steps: int = 3,
               device: str = "auto", config=None, pack_atoms: int = 192, seed: int = 0):
-    """Clusters per second and peak memory of each variant and step kind, with ratios to stock PyG.
+    """Clusters per second and peak memory of each variant and step kind, with ratios to :data:`BASELINE`.
 
     A ``pandas.DataFrame``, one row per (step kind, variant); ``config`` is a
     :class:`~hydronet_nb.model.schnet.SchNetConfig` (default: the paper's).
@@ -173,26 +177,28 @@ def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, ma
     import pandas as pd
     import torch
 
+    from ..data.clusters import ClusterSet
     from ..device import select_device
-    from ..train.losses import ClusterLoss
     from ..model.schnet import PAPER_CONFIG, build_schnet
-    from ..train.packing import PackLoss, Packer, collate_packs
-    from ..train.trainer import ClusterData, collate_batch
+    from ..train.batching import collate_batch
+    from ..train.losses import ClusterLoss, PackLoss
+    from ..train.packing import Packer
+    from ..train.packs import collate_packs
 
     config = config or PAPER_CONFIG
     torch_device = select_device(device).torch_device
     if torch_device.type not in ("cpu", "cuda"):
         raise ValueError(f"the bench runs on cpu or cuda, got {torch_device}")
     clusters = bench_clusters(n_clusters, min_water, max_water, seed)
-    data = ClusterData(clusters, with_forces=True, name="bench clusters")
+    data = ClusterSet.from_clusters(clusters, name="bench clusters")
     batches = [list(range(i, min(i + batch_size, n_clusters))) for i in range(0, n_clusters, batch_size)]
     torch.manual_seed(seed)
     ours = build_schnet(config).to(torch_device)
-    stock = stock_schnet(config).to(torch_device)
-    stock.load_state_dict(ours.state_dict())
+    baseline = dense_knn_schnet(config).to(torch_device)
+    baseline.load_state_dict(ours.state_dict())
     rows = []
     for kind, c in (("energy", 1.0), ("energy+forces", FORCE_ENERGY_WEIGHT)):
-        plain = [collate_batch([data[i] for i in b], with_forces=True).to(torch_device) for b in batches]
+        plain = [collate_batch(data, True, b).to(torch_device) for b in batches]
         pack_rows = []
         for b in map(np.asarray, batches):  # each batch packed on its own; rows index the whole data set
             local = Packer(data.n_atoms[b], pack_atoms).packs()
@@ -200,7 +206,7 @@ def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, ma
         slots = max(r.shape[1] for r in pack_rows)
         packs = [collate_packs(data, r, pack_atoms, slots, True).to(torch_device) for r in pack_rows]
         variants = {
-            "stock PyG": (lambda m: stock_loss(m, c), stock, plain),
+            BASELINE: (lambda m: inline_loss(m, c), baseline, plain),
             "ours": (lambda m: ClusterLoss(m, c), ours, plain),
             "ours packed": (lambda m: PackLoss(m, c, pack_atoms, slots), ours, packs),
         }
@@ -218,9 +224,9 @@ def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, ma
             rows.append({"step": kind, "variant": name, "clusters_per_s": steps * n_clusters / seconds,
                          "peak_mib": memory.mib, "memory": memory.method})
     table = pd.DataFrame(rows)
-    stock_rows = table[table.variant == "stock PyG"].set_index("step")
-    table["speed_vs_stock"] = table.clusters_per_s / table.step.map(stock_rows.clusters_per_s)
-    table["memory_vs_stock"] = table.peak_mib / table.step.map(stock_rows.peak_mib)
+    base = table[table.variant == BASELINE].set_index("step")
+    table["speed_vs_baseline"] = table.clusters_per_s / table.step.map(base.clusters_per_s)
+    table["memory_vs_baseline"] = table.peak_mib / table.step.map(base.peak_mib)
     table.attrs.update(device=str(torch_device), threads=torch.get_num_threads(), clusters=n_clusters,
                        batch_size=batch_size, waters=f"{min_water}-{max_water}", config=config.as_dict())
     return table
@@ -246,11 +252,15 @@ def published_throughput():
     return table
 
 
-def throughput_comparison(bench_table, clusters: int = 2_726_710):
+def throughput_comparison(bench_table, clusters: int | None = None):
     """``hardware, clusters_per_s``: the published throughput on a data set of ``clusters`` (and the V100
-    baseline, on its own 0.5M set) next to the unpacked variants of a :func:`run_bench` table measured here."""
+    baseline, on its own 0.5M set) next to the unpacked variants of a :func:`run_bench` table measured here
+    (default ``clusters``: the paper's pretraining set)."""
     import pandas as pd
 
+    from ..book import published_numbers as pub
+
+    clusters = pub.PRETRAIN_CLUSTERS if clusters is None else clusters
     published = published_throughput()
     ipus = published[published.clusters == clusters]
     v100 = published[published.hardware == "V100 GPU"]
@@ -268,7 +278,7 @@ def format_table(table) -> str:
     head = (f"device {a['device']}, {a['threads']} threads; {a['clusters']} clusters W{a['waters']} in batches of "
             f"{a['batch_size']}; SchNet {a['config']}\nmemory: {table['memory'].iloc[0]}\n")
     shown = table.drop(columns="memory").rename(columns={"clusters_per_s": "clusters/s", "peak_mib": "peak MiB",
-                                                         "speed_vs_stock": "speed x", "memory_vs_stock": "memory x"})
+                                                         "speed_vs_baseline": "speed x", "memory_vs_baseline": "memory x"})
     return head + shown.to_string(index=False, float_format=lambda v: f"{v:.2f}")
 
 
@@ -288,7 +298,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     """Register ``hydronet-nb bench``."""
-    p = subparsers.add_parser("bench", help="training-step speed and peak memory: ours vs stock PyG SchNet",
+    p = subparsers.add_parser("bench", help=f"training-step speed and peak memory: ours vs {BASELINE}",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--clusters", type=int, default=64, help="clusters per run (default 64)")
     p.add_argument("--batch-size", type=int, help="clusters per optimizer step (default: all)")

@@ -1,43 +1,92 @@
-"""Predictions for lists of clusters, as tables."""
+"""Predictions of a model on clusters, as tables: energies, errors, forces, and what storage or graph choices change.
+
+Every function takes a :class:`~hydronet_nb.data.clusters.ClusterSet` or a list of
+:class:`~hydronet_nb.data.clusters.Cluster`; energies in kcal/mol, forces in kcal/mol/Angstrom.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..data.clusters import Cluster, collate
-from ..model.schnet import energy_and_forces
+from ..data.clusters import ClusterSet
+from ..model.schnet import energy, energy_and_forces, interaction_graph
 
 
-def predict(model: torch.nn.Module, clusters: list[Cluster], batch_size: int = 64, device="cpu") -> tuple[pd.DataFrame, list[np.ndarray]]:
+def predict(model: torch.nn.Module, clusters, batch_size: int = 64, device="cpu") -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Energies and forces of ``clusters``.
 
     Returns a table (one row per cluster: ``source, n_water, energy, energy_per_water,
     reference, error, error_per_water, max_force``; kcal/mol and kcal/mol/Angstrom) and the forces,
     one ``[atoms, 3]`` array per cluster.
     """
+    data = ClusterSet.from_clusters(clusters)
     model = model.to(device)
-    rows, forces = [], []
-    for start in range(0, len(clusters), batch_size):
-        chunk = clusters[start:start + batch_size]
-        z, pos, batch = collate(chunk, device=device)
-        e, f = energy_and_forces(model, z, pos, batch)
+    energies, forces = [], []
+    for start in range(0, len(data), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(data)))
+        e, f = energy_and_forces(model, *data.collate(rows, device=device))
+        energies.append(e.cpu().numpy().astype(np.float64))
         f = f.cpu().numpy()
-        bounds = np.cumsum([0] + [c.n_atoms for c in chunk])
-        for c, e_c, lo, hi in zip(chunk, e.cpu().tolist(), bounds[:-1], bounds[1:]):
-            f_c = f[lo:hi]
-            forces.append(f_c)
-            ref = np.nan if c.energy is None else c.energy
-            rows.append(
-                {
-                    "source": c.source,
-                    "n_water": c.n_water,
-                    "energy": e_c,
-                    "energy_per_water": e_c / c.n_water,
-                    "reference": ref,
-                    "error": e_c - ref,
-                    "error_per_water": (e_c - ref) / c.n_water,
-                    "max_force": float(np.linalg.norm(f_c, axis=1).max()),
-                }
-            )
-    return pd.DataFrame(rows), forces
+        bounds = np.concatenate([[0], np.cumsum(data.n_atoms[rows])])
+        forces += [f[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    e = np.concatenate(energies) if energies else np.zeros(0)
+    n_water = data.n_water
+    table = pd.DataFrame({
+        "source": [data.label(i) for i in range(len(data))],
+        "n_water": n_water,
+        "energy": e,
+        "energy_per_water": e / n_water,
+        "reference": data.energy,
+        "error": e - data.energy,
+        "error_per_water": (e - data.energy) / n_water,
+        "max_force": [float(np.linalg.norm(f, axis=1).max()) for f in forces],
+    })
+    return table, forces
+
+
+def prediction_table(model, clusters, name: str) -> pd.DataFrame:
+    """``set, n_water, reference, predicted, error_per_water`` of ``model`` on ``clusters`` (kcal/mol), ``set`` = ``name``."""
+    table, _ = predict(model, clusters)
+    return pd.DataFrame({"set": name, "n_water": table["n_water"], "reference": table["reference"],
+                         "predicted": table["energy"], "error_per_water": table["error_per_water"]})
+
+
+def _energies(model, data: ClusterSet, batch_size: int) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(data)))
+            out.append(energy(model, *data.collate(rows)).double().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def float16_energy_shift(model: torch.nn.Module, clusters, batch_size: int = 64) -> pd.DataFrame:
+    """What storing positions as float16 (as PyG's HydroNet does) does to ``model``'s energies.
+
+    One row per cluster: ``source, n_water, energy_float32, energy_float16, shift_per_water``
+    (kcal/mol; the shift is float16 minus float32). The float16 positions are the float32 ones
+    rounded; PyG rounds the decimal text, which differs by one float16 step in about one
+    coordinate in 20,000.
+    """
+    data = ClusterSet.from_clusters(clusters)
+    rounded = ClusterSet(data.z, data.pos.astype(np.float16).astype(np.float32), data.offsets)
+    e32, e16 = _energies(model, data, batch_size), _energies(model, rounded, batch_size)
+    return pd.DataFrame({
+        "source": [data.label(i) for i in range(len(data))],
+        "n_water": data.n_water,
+        "energy_float32": e32,
+        "energy_float16": e16,
+        "shift_per_water": (e16 - e32) / data.n_water,
+    })
+
+
+def graph_energy_shift(model: torch.nn.Module, clusters, graph: torch.nn.Module, batch_size: int = 64) -> pd.DataFrame:
+    """What another interaction graph (e.g. :class:`~hydronet_nb.model.graph.RadiusInteractionGraph`) does to
+    ``model``'s energies: ``source, n_water, energy_model, energy_graph, shift_per_water`` (graph minus model's own)."""
+    data = ClusterSet.from_clusters(clusters)
+    own = _energies(model, data, batch_size)
+    with interaction_graph(model, graph):
+        other = _energies(model, data, batch_size)
+    return pd.DataFrame({"source": [data.label(i) for i in range(len(data))], "n_water": data.n_water,
+                         "energy_model": own, "energy_graph": other, "shift_per_water": (other - own) / data.n_water})

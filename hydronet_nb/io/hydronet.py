@@ -11,13 +11,14 @@ Two readers of the same files:
   with pandas and caches one ``.npz`` per size in ``<root>/processed``. Its processing stores
   positions as **float16** (and ``z`` as int8, energies as float32). float16 keeps 11 significant
   bits, so the error grows with the distance from the origin: up to 0.001 Angstrom for
-  coordinates below 4, 0.008 near 25. :func:`float16_energy_shift` measures what that does to a
-  model. With the published model, on the 13 TTM2.1-F global minima W3-W15 as published (up to
+  coordinates below 4, 0.008 near 25. :func:`hydronet_nb.evaluate.predict.float16_energy_shift`
+  measures what that does to a model. With the published model, on the 13 TTM2.1-F global minima W3-W15 as published (up to
   35 Angstrom from the origin) the energy moves by 0.0001-0.14 kcal/mol per water (median 0.017);
   moved to the origin, by at most 0.017 (mean 0.003) -- the size of the paper's error bar
   (0.0018 kcal/mol per water) or far more.
 * :func:`read_hydronet_zip` / :func:`read_hydronet_raw` -- the same lines, parsed by the same
-  library (pandas) but kept as float32, returned as checked :class:`Cluster` objects. Energies
+  library (pandas) but kept as float32, returned as a checked
+  :class:`~hydronet_nb.data.clusters.ClusterSet`. Energies
   come from :func:`hydronet_nb.io.xyz.energy_from_comment`, the package's one rule for comment lines.
 
 How PyG 2.8.1's ``HydroNet`` behaves offline with the raw files present, and what is done here:
@@ -55,8 +56,8 @@ from torch_geometric.data import Data
 from torch_geometric.datasets import HydroNet
 from torch_geometric.datasets.hydro_net import RemoteFile
 
-from ..data.clusters import SYMBOLS, Cluster, ClusterFormatError, as_water_cluster, collate
-from ..model.schnet import energy
+from ..data.clusters import ClusterSet
+from ..data.water import SYMBOLS, ClusterFormatError, as_water_cluster
 from .xyz import energy_from_comment
 
 #: cluster sizes (waters) of the HydroNet minima
@@ -178,7 +179,7 @@ def _bad_atom_line(stream: Iterable[str], chunk: int) -> tuple[int, str]:
     return 0, ""
 
 
-def read_hydronet_zip(path: str | Path, *, regroup: bool = True) -> list[Cluster]:
+def read_hydronet_zip(path: str | Path, *, regroup: bool = True) -> ClusterSet:
     """Every frame of one raw ``W{N}_geoms_all.zip``, float32 positions, as water clusters.
 
     The atom lines are parsed like PyG does (pandas, whitespace-separated, header lines
@@ -238,46 +239,19 @@ def read_hydronet_zip(path: str | Path, *, regroup: bool = True) -> list[Cluster
         raise ClusterFormatError(f"{source}: line {row_line(r)}: element {atoms['element'].iloc[r]!r} is not O or H (water)")
     z = z.reshape(n_frames, n_atoms)
     pos = atoms[["x", "y", "z"]].to_numpy().reshape(n_frames, n_atoms, 3)
-    clusters = []
     for f in range(n_frames):
-        frame_source = f"{source} frame {f}"
-        zz, pp = as_water_cluster(
-            z[f], pos[f], frame_source, atom_lines=range(row_line(f * n_atoms), row_line(f * n_atoms) + n_atoms), regroup=regroup
-        )
-        clusters.append(Cluster(z=zz, pos=pp, energy=energies[f], source=frame_source,
-                                info={"file": str(path), "member": member, "frame": f}))
-    return clusters
+        first = row_line(f * n_atoms)
+        z[f], pos[f] = as_water_cluster(z[f], pos[f], f"{source} frame {f}", atom_lines=range(first, first + n_atoms),
+                                        regroup=regroup)
+    return ClusterSet(z.reshape(-1), pos.reshape(-1, 3), np.arange(n_frames + 1) * n_atoms, np.asarray(energies),
+                      name=f"W{n_atoms // 3}", source=source, item="frame", info={"file": str(path), "member": member},
+                      potential="TTM2.1-F", files=[path])
 
 
-def read_hydronet_raw(root: str | Path, sizes: Iterable[int] = RAW_SIZES, *, regroup: bool = True) -> list[Cluster]:
-    """:func:`read_hydronet_zip` over ``<root>/raw/W{N}_geoms_all.zip`` for ``sizes``, in PyG's order."""
+def read_hydronet_raw(root: str | Path, sizes: Iterable[int] = RAW_SIZES, *, regroup: bool = True) -> ClusterSet:
+    """:func:`read_hydronet_zip` over ``<root>/raw/W{N}_geoms_all.zip`` for ``sizes``, in PyG's order, as one set."""
     sizes, raw_dir = _check_sizes(sizes), Path(root) / "raw"
     message = _missing_files_message(raw_dir, sizes)
     if message:
         raise FileNotFoundError(message)
-    return [c for n in sizes for c in read_hydronet_zip(raw_dir / raw_file_name(n), regroup=regroup)]
-
-
-def float16_energy_shift(model: torch.nn.Module, clusters: list[Cluster], batch_size: int = 64) -> pd.DataFrame:
-    """What storing positions as float16 (as PyG's HydroNet does) does to ``model``'s energies.
-
-    One row per cluster: ``source, n_water, energy_float32, energy_float16, shift_per_water``
-    (kcal/mol; the shift is float16 minus float32). The float16 positions are the float32 ones
-    rounded; PyG rounds the decimal text, which differs by one float16 step in about one
-    coordinate in 20,000.
-    """
-    rounded = [Cluster(z=c.z, pos=c.pos.astype(np.float16).astype(np.float32), source=c.source) for c in clusters]
-    e32, e16 = [], []
-    with torch.no_grad():
-        for start in range(0, len(clusters), batch_size):
-            for out, group in ((e32, clusters), (e16, rounded)):
-                out.append(energy(model, *collate(group[start:start + batch_size])).double().numpy())
-    n_water = np.array([c.n_water for c in clusters])
-    e32, e16 = np.concatenate(e32), np.concatenate(e16)
-    return pd.DataFrame({
-        "source": [c.source for c in clusters],
-        "n_water": n_water,
-        "energy_float32": e32,
-        "energy_float16": e16,
-        "shift_per_water": (e16 - e32) / n_water,
-    })
+    return ClusterSet.concat([read_hydronet_zip(raw_dir / raw_file_name(n), regroup=regroup) for n in sizes], name="min")

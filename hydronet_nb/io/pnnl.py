@@ -25,28 +25,31 @@ Policies:
 * Energies above :data:`MAX_ABS_ENERGY_PER_WATER` per water in magnitude are refused as being in
   another unit (binding energies of water clusters are about -5 to -11 kcal/mol per water).
 
-Split files ``split_NN_{dataset}.npz`` hold integer row indices under :data:`SPLIT_KEYS`.
+Split files ``split_NN_{dataset}.npz`` hold integer row indices under
+:data:`~hydronet_nb.data.splits.SPLIT_KEYS`.
+
+The reader returns a :class:`~hydronet_nb.data.clusters.ClusterSet` (the padding stripped, the
+gradient turned into forces), checked without building a Python object per cluster.
 """
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Iterable
 
 import h5py
 import numpy as np
 
-from ..data.clusters import Z_H, Z_O, Cluster, ClusterFormatError, as_water_cluster
+from ..data.clusters import Cluster, ClusterSet
+from ..data.splits import REQUIRED_KEYS, SPLIT_KEYS
+from ..data.water import Z_H, Z_O, ClusterFormatError, as_water_cluster
+from ..utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
 #: the fields a PNNL file must have (``f`` is optional)
 REQUIRED_FIELDS = ("z", "pos", "y", "size")
-#: the sets of a split file; the first three are required
-SPLIT_KEYS = ("train_idx", "val_idx", "test_idx", "examine_idx", "reserve_idx")
 #: |energy| per water (kcal/mol) above which an energy is taken to be in another unit
 MAX_ABS_ENERGY_PER_WATER = 50.0
 #: arrays at least this big (bytes) are gzip-compressed; the padding makes them compress well
@@ -145,86 +148,47 @@ def _check_arrays(source: str, z, pos, y, size, grad):
     return z, pos, y.astype(np.float64), size, grad
 
 
-class PNNLDataset:
-    """All clusters of a PNNL HDF5 file as checked arrays; :class:`Cluster` objects only on request.
-
-    ``z`` uint8-like [n, pad], ``pos`` float32 [n, pad, 3], ``energy`` float64 [n] kcal/mol,
-    ``forces`` float32 [n, pad, 3] (``-f`` of the file) or ``None``, ``size`` int64 [n] waters.
-    Every check of the module runs when the file is opened; ``ds[i]`` and :meth:`clusters` build
-    the clusters (validated once more by :func:`~hydronet_nb.data.clusters.as_water_cluster`).
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such file")
-        try:
-            h5 = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise PNNLFormatError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
-        with h5:
-            missing = [name for name in REQUIRED_FIELDS if name not in h5]
-            if missing:
-                raise PNNLFormatError(
-                    f"{self.path}: missing field(s) {', '.join(map(repr, missing))}; a PNNL file has z, pos, y, size (and f)"
-                )
-            fields = {}
-            for name in (*REQUIRED_FIELDS, "f"):
-                if name in h5:
-                    if not isinstance(h5[name], h5py.Dataset):
-                        raise PNNLFormatError(f"{self.path}: field '{name}' is a {type(h5[name]).__name__}, not a dataset")
-                    fields[name] = h5[name][()]
-        self.z, self.pos, self.energy, self.size, grad = _check_arrays(
-            str(self.path), fields["z"], fields["pos"], fields["y"], fields["size"], fields.get("f")
-        )
-        self.forces = None if grad is None else -grad.astype(np.float32, copy=False)
-        log.info("%s: %d clusters, per size %s", self.path, len(self), self.counts_per_size())
-
-    def __len__(self) -> int:
-        return int(self.z.shape[0])
-
-    def __getitem__(self, i: int) -> Cluster:
-        i = range(len(self))[i]
-        k, source = 3 * int(self.size[i]), f"{self.path} row {i}"
-        z, pos = _water(self.z[i, :k], self.pos[i, :k], source)
-        return Cluster(
-            z=z,
-            pos=pos,
-            energy=float(self.energy[i]),
-            forces=None if self.forces is None else self.forces[i, :k].copy(),
-            source=source,
-            info={"file": str(self.path), "row": i},
-        )
-
-    def clusters(self) -> list[Cluster]:
-        return [self[i] for i in range(len(self))]
-
-    def counts_per_size(self) -> dict[int, int]:
-        """``{number of waters: number of clusters}``."""
-        sizes, counts = np.unique(self.size, return_counts=True)
-        return {int(s): int(c) for s, c in zip(sizes, counts)}
-
-
-def read_pnnl_hdf5(path: str | Path) -> list[Cluster]:
-    """Every cluster of a PNNL HDF5 file, padding stripped, gradient turned into forces.
-
-    Raises :class:`FileNotFoundError` or :class:`PNNLFormatError`; see :class:`PNNLDataset` for
-    the array form (no object per cluster) of the same reader.
-    """
-    return PNNLDataset(path).clusters()
-
-
-def _write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
-    """``write`` a temporary file beside ``path``, then move it into place in one step."""
-    path = Path(path)
-    # not tempfile.mkstemp: it creates the file 0600, and the data file should get the usual mode
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+def _read_fields(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise PNNLFormatError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with h5:
+        missing = [name for name in REQUIRED_FIELDS if name not in h5]
+        if missing:
+            raise PNNLFormatError(
+                f"{path}: missing field(s) {', '.join(map(repr, missing))}; a PNNL file has z, pos, y, size (and f)"
+            )
+        fields = {}
+        for name in (*REQUIRED_FIELDS, "f"):
+            if name in h5:
+                if not isinstance(h5[name], h5py.Dataset):
+                    raise PNNLFormatError(f"{path}: field '{name}' is a {type(h5[name]).__name__}, not a dataset")
+                fields[name] = h5[name][()]
+    return fields
+
+
+def read_pnnl_hdf5(path: str | Path, *, name: str | None = None, potential: str = "unknown") -> ClusterSet:
+    """Every cluster of a PNNL HDF5 file as a :class:`~hydronet_nb.data.clusters.ClusterSet`.
+
+    Padding is stripped and the gradient ``f`` turned into forces. Every check of the module runs on
+    the arrays (vectorised, so a file of millions of clusters is checked without a Python object per
+    cluster); cluster ``i`` is named ``"{path} row {i}"``. Raises :class:`FileNotFoundError` or
+    :class:`PNNLFormatError`. ``name`` (default: the file's stem without ``_data``) and ``potential``
+    describe the set.
+    """
+    path = Path(path)
+    fields = _read_fields(path)
+    z, pos, energy, size, grad = _check_arrays(str(path), fields["z"], fields["pos"], fields["y"], fields["size"],
+                                              fields.get("f"))
+    forces = None if grad is None else -grad.astype(np.float32, copy=False)
+    data = ClusterSet.from_padded(z, pos, size, energy, forces, name=name or path.stem.removesuffix("_data"),
+                                  source=str(path), item="row", info={"file": str(path)}, potential=potential,
+                                  files=[path])
+    log.info("%s: %d clusters, per size %s", path, len(data), data.counts_per_size())
+    return data
 
 
 def _storage(arr: np.ndarray) -> dict:
@@ -235,12 +199,14 @@ def _storage(arr: np.ndarray) -> dict:
     return {"compression": "gzip", "compression_opts": 4, "shuffle": True, "chunks": (rows, *arr.shape[1:])}
 
 
-def write_pnnl_hdf5(path: str | Path, clusters: list[Cluster], pad_to: int | None = None) -> None:
-    """Write ``clusters`` in the PNNL format (see the module docstring), padded to ``pad_to`` atoms.
+def write_pnnl_hdf5(path: str | Path, clusters: Iterable[Cluster], pad_to: int | None = None) -> None:
+    """Write ``clusters`` (a ClusterSet or a list of Cluster) in the PNNL format, padded to ``pad_to`` atoms.
 
     ``pad_to`` defaults to the largest cluster (the release uses 90). Every cluster needs an
     energy; forces are written (as the gradient ``f = -forces``) when all clusters have them.
+    The file is written atomically (:func:`~hydronet_nb.utils.files.atomic_write`).
     """
+    clusters = list(clusters)
     path = Path(path)
     source = f"{path} (being written)"
     if not clusters:
@@ -282,7 +248,7 @@ def write_pnnl_hdf5(path: str | Path, clusters: list[Cluster], pad_to: int | Non
             for name, arr in fields.items():
                 h5.create_dataset(name, data=arr, **_storage(arr))
 
-    _write_atomically(path, write)
+    atomic_write(path, write)
 
 
 def _index_array(source: str, key: str, values) -> np.ndarray:
@@ -316,7 +282,7 @@ def _check_split(source: str, sets: dict[str, np.ndarray], n_clusters: int | Non
 
 
 def write_split(path: str | Path, *, train_idx, val_idx, test_idx, examine_idx=(), reserve_idx=()) -> None:
-    """Write a ``split_NN_{dataset}.npz`` file (int64 arrays under :data:`SPLIT_KEYS`), atomically."""
+    """Write a ``split_NN_{dataset}.npz`` file (int64 arrays under :data:`~hydronet_nb.data.splits.SPLIT_KEYS`), atomically."""
     source = f"{path} (being written)"
     given = (train_idx, val_idx, test_idx, examine_idx, reserve_idx)
     sets = {key: _index_array(source, key, values) for key, values in zip(SPLIT_KEYS, given)}
@@ -326,13 +292,13 @@ def write_split(path: str | Path, *, train_idx, val_idx, test_idx, examine_idx=(
         with open(tmp, "wb") as out:  # a file object: np.savez would add ".npz" to a name
             np.savez(out, **sets)
 
-    _write_atomically(path, write)
+    atomic_write(path, write)
 
 
 def read_split(path: str | Path, n_clusters: int) -> dict[str, np.ndarray]:
     """The index sets of a split file, checked against a data set of ``n_clusters`` rows.
 
-    Returns every key of :data:`SPLIT_KEYS` (``examine_idx`` and ``reserve_idx`` empty when the
+    Returns every key of :data:`~hydronet_nb.data.splits.SPLIT_KEYS` (``examine_idx`` and ``reserve_idx`` empty when the
     file has none) as int64 arrays. Raises :class:`PNNLFormatError` naming the file, the key and an
     offending index for non-integers, indices out of range, repeats and sets that overlap, and for
     keys it does not know (the released code's later rounds add ``add_idx``, and their
@@ -352,7 +318,7 @@ def read_split(path: str | Path, n_clusters: int) -> dict[str, np.ndarray]:
     unknown = sorted(set(stored) - set(SPLIT_KEYS))
     if unknown:
         raise PNNLFormatError(f"{path}: unexpected key(s) {', '.join(map(repr, unknown))}; a split file holds {', '.join(SPLIT_KEYS)}")
-    missing = [key for key in SPLIT_KEYS[:3] if key not in stored]
+    missing = [key for key in REQUIRED_KEYS if key not in stored]
     if missing:
         raise PNNLFormatError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
     sets = {key: _index_array(str(path), key, stored.get(key, ())) for key in SPLIT_KEYS}

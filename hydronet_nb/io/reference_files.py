@@ -1,23 +1,32 @@
 """Published files the book reads: where they come from, their checksums, and a local cache.
 
-Each file is looked up, in order, in
+Downloading, caching and checksum verification are `pooch <https://www.fatiando.org/pooch>`_'s
+(the library scipy, scikit-image and MNE fetch their data with): :data:`REGISTRY` is the pooch
+registry, one sha256 per file. Each file is looked up, in order, in
 
 1. the folder named by ``$HYDRONET_NB_MIRROR`` (a local mirror with the same layout,
-   ``<group>/<file>``: tests and CI point it at ``../shared/reference``);
-2. the cache folder, ``$HYDRONET_NB_CACHE`` or ``~/.cache/hydronet_nb``;
-3. its public URL, downloaded into the cache.
+   ``<group>/<file>``: tests and CI point it at ``../shared/reference``); pooch has no notion of a
+   mirror, so this step is the one thing done here, with pooch's own hash check;
+2. the cache folder, ``$HYDRONET_NB_CACHE`` or ``~/.cache/hydronet_nb`` (pooch's storage);
+3. its public URL, downloaded into the cache by pooch (into a temporary file, moved into place
+   only when its sha256 matches).
 
 Whatever the source, the sha256 must match the one pinned here, or nothing is returned.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-import urllib.request
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
+import pooch
+
+from ..utils.files import sha256_of  # noqa: F401 (the package's checksum helper, used with fetched files)
+
+pooch.get_logger().setLevel("WARNING")  # no "Downloading file ..." lines in the chapters
 MIRROR_ENV = "HYDRONET_NB_MIRROR"
 CACHE_ENV = "HYDRONET_NB_CACHE"
 
@@ -56,6 +65,7 @@ _MD_SHA256 = {
     "scratch-nonmin_only": "6829603f60e038135c522ed04516f547ee00e82d6bf40a9cd1d918a801ffc823",
 }
 
+#: the registry: name -> file, URL (pinned to a commit) and sha256
 REGISTRY: dict[str, ReferenceFile] = {
     "published-model": ReferenceFile(
         "published-model/IPU-minima-best_model.pt",
@@ -96,16 +106,8 @@ def mirror_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _verify(path: Path, entry: ReferenceFile) -> Path:
-    found = sha256_of(path)
+    found = pooch.file_hash(str(path), alg="sha256")
     if found != entry.sha256:
         raise ChecksumError(
             f"{path}: sha256 {found} does not match the published {entry.sha256} "
@@ -114,18 +116,19 @@ def _verify(path: Path, entry: ReferenceFile) -> Path:
     return path
 
 
-def _download(entry: ReferenceFile, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=60) as response:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-        _verify(Path(tmp), entry)
-        os.replace(tmp, target)  # atomic: a half-written file never has the final name
-    except Exception:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _download(url: str, output_file: str, _pooch) -> None:
+    """pooch's downloader: its HTTP(S) downloader, plus ``file://`` URLs (local copies, tests)."""
+    if url.startswith("file:"):
+        with open(url2pathname(urlparse(url).path), "rb") as src, open(output_file, "wb") as out:
+            shutil.copyfileobj(src, out)
+        return
+    pooch.HTTPDownloader(timeout=60, progressbar=False)(url, output_file, _pooch)
+
+
+def _pooch() -> pooch.Pooch:
+    """A pooch over :data:`REGISTRY` storing into :func:`cache_dir` (made per call: tests change both)."""
+    return pooch.create(path=cache_dir(), base_url="", registry={e.relpath: f"sha256:{e.sha256}" for e in REGISTRY.values()},
+                        urls={e.relpath: e.url for e in REGISTRY.values()}, allow_updates=True)
 
 
 def fetch(name: str) -> Path:
@@ -140,19 +143,15 @@ def fetch(name: str) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not in the mirror named by ${MIRROR_ENV}={mirror}")
         return _verify(path, entry)
-    cached = cache_dir() / entry.relpath
-    if cached.is_file():
-        return _verify(cached, entry)
     try:
-        _download(entry, cached)
-    except ChecksumError:
-        raise
-    except OSError as exc:
+        return Path(_pooch().fetch(entry.relpath, downloader=_download))
+    except ValueError as exc:  # pooch's hash mismatch: the temporary download is already gone
+        raise ChecksumError(f"{cache_dir() / entry.relpath}: {exc} ({entry.url})") from exc
+    except OSError as exc:  # unreachable host, missing file, HTTP error (requests' errors are OSErrors)
         raise ConnectionError(
             f"could not download {entry.url} ({exc}); without network, set ${MIRROR_ENV} to a folder "
             f"holding {entry.relpath}"
         ) from exc
-    return cached
 
 
 def ttm21f_minima_paths(sizes=TTM21F_MINIMA_SIZES) -> list[Path]:

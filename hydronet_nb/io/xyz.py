@@ -10,15 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.clusters import Cluster, ClusterFormatError, as_water_cluster
+from ..data.clusters import Cluster, ClusterSet
+from ..data.water import SYMBOLS, ClusterFormatError, as_water_cluster
 
-_Z = {"O": 8, "H": 1}
+_Z = {symbol: z for z, symbol in SYMBOLS.items()}
 
 
 def energy_from_comment(comment: str) -> float | None:
     """The energy on an xyz comment line: its last number (some HydroNet lines carry a label first).
 
-    The one rule for every reader of HydroNet-style text (``hydronet_pyg`` reads the raw zips with it).
+    The one rule for every reader of HydroNet-style text (:mod:`hydronet_nb.io.hydronet` reads the raw zips with it).
     """
     for token in reversed(comment.replace(",", " ").split()):
         try:
@@ -76,14 +77,13 @@ def read_xyz_clusters(path: str | Path, *, regroup: bool = True) -> list[Cluster
         line_no = last
     if not clusters:
         raise ClusterFormatError(f"{path}: no structures in the file")
-    return clusters
+    return ClusterSet.from_clusters(clusters, name=path.stem, files=[path])
 
 
-def write_xyz_clusters(path: str | Path, clusters: list[Cluster]) -> None:
+def write_xyz_clusters(path: str | Path, clusters) -> None:
     """Write clusters in the same format (energy on the comment line, blank when unknown)."""
-    inv = {v: k for k, v in _Z.items()}
     with open(path, "w") as out:
         for c in clusters:
             out.write(f"{c.n_atoms}\n{'' if c.energy is None else f'{c.energy:.7f}'}\n")
             for zz, (x, y, w) in zip(c.z, c.pos):
-                out.write(f"{inv[int(zz)]} {x:.8f} {y:.8f} {w:.8f}\n")
+                out.write(f"{SYMBOLS[int(zz)]} {x:.8f} {y:.8f} {w:.8f}\n")

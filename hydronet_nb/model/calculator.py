@@ -1,34 +1,17 @@
-"""The ASE boundary: clusters as ``ase.Atoms``, the model as an ASE calculator, relaxation.
+"""Any energy model of the package as an ASE calculator, and relaxation with it.
 
-ASE works in eV and eV/Angstrom; the conversion happens here and only here (via ``units``).
+ASE works in eV and eV/Angstrom; the conversion happens here and in
+:func:`hydronet_nb.data.clusters.from_atoms` only (via :mod:`hydronet_nb.units`).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
-from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.optimize import BFGS
 
-from ..data.clusters import Cluster
-from .schnet import energy_and_forces
+from ..data.clusters import Cluster, from_atoms, to_atoms
 from ..units import ev_to_kcal_mol, kcal_mol_to_ev
-
-
-def to_atoms(cluster: Cluster) -> Atoms:
-    return Atoms(numbers=cluster.z, positions=cluster.pos.astype(np.float64))
-
-
-def from_atoms(atoms: Atoms, source: str = "ase") -> Cluster:
-    """A cluster from ``atoms``; energy and forces are taken from an attached calculator if any."""
-    energy = forces = None
-    if atoms.calc is not None and "energy" in atoms.calc.results:
-        energy = float(ev_to_kcal_mol(atoms.calc.results["energy"]))
-        if "forces" in atoms.calc.results:
-            forces = ev_to_kcal_mol(np.asarray(atoms.calc.results["forces"])).astype(np.float32)
-    return Cluster(
-        z=atoms.numbers.astype(np.int64), pos=atoms.positions.astype(np.float32), energy=energy, forces=forces, source=source
-    )
+from .schnet import energy_and_forces
 
 
 class SchNetCalculator(Calculator):

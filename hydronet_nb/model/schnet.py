@@ -5,6 +5,7 @@ paper's hyperparameters and hands it the pure-torch kNN graph from :mod:`hydrone
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -68,3 +69,14 @@ def energy_and_forces(
     e = energy(model, z, pos, batch)
     (grad,) = torch.autograd.grad(e.sum(), pos, create_graph=create_graph)
     return (e if create_graph else e.detach()), -grad
+
+
+@contextmanager
+def interaction_graph(model: torch.nn.Module, graph: torch.nn.Module):
+    """``model`` (a PyG SchNet) with ``graph`` as its interaction graph for the duration of the block."""
+    original = model.interaction_graph
+    model.interaction_graph = graph
+    try:
+        yield model
+    finally:
+        model.interaction_graph = original

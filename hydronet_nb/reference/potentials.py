@@ -28,7 +28,8 @@ import scipy.optimize
 from ase import units as ase_units
 from ase.calculators.calculator import Calculator, all_changes
 
-from ..data.clusters import Z_H, Z_O, Cluster
+from ..data.clusters import Cluster
+from ..data.water import MONOMER, check_water_order, water_numbers
 from ..units import ev_to_kcal_mol, kcal_mol_to_ev
 
 #: OpenMM's units for what the package keeps in kcal/mol and Angstrom (OpenMM converts, we never do by hand)
@@ -37,22 +38,8 @@ _KCAL_A = unit.kilocalorie_per_mole / unit.angstrom
 
 #: largest force (kcal/mol/Angstrom) left on a relaxed monomer; its energy is then within ~1e-9 kcal/mol of the minimum
 MONOMER_FMAX = 1e-3
-#: start of every monomer relaxation: the gas-phase water geometry, O-H 0.9572 Angstrom, H-O-H 104.52 degrees
-_WATER_START = 0.9572 * np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0],
-                                  [np.cos(np.radians(104.52)), np.sin(np.radians(104.52)), 0.0]])
-
-
-def water_numbers(n_water: int) -> np.ndarray:
-    """Atomic numbers ``O H H`` repeated ``n_water`` times."""
-    return np.tile(np.array([Z_O, Z_H, Z_H], dtype=np.int64), n_water)
-
-
-def check_water_order(z: np.ndarray, source: str) -> int:
-    """Number of waters in ``z``; a :class:`ValueError` naming ``source`` unless the atoms read ``O H H`` per molecule."""
-    z = np.asarray(z)
-    if len(z) == 0 or len(z) % 3 or not np.array_equal(z, water_numbers(len(z) // 3)):
-        raise ValueError(f"{source or 'structure'}: atoms must be water listed O H H per molecule, got {z.tolist()[:12]}...")
-    return len(z) // 3
+#: start of every monomer relaxation: the gas-phase water geometry (:data:`hydronet_nb.data.water.MONOMER`)
+_WATER_START = MONOMER
 
 
 class WaterPotential(ABC):

@@ -1,19 +1,29 @@
-"""Training checkpoints: written atomically, read with ``torch.load(..., weights_only=True)``.
+"""Training checkpoints: written atomically, read with ``torch.load(..., weights_only=True)``, resumed only when they fit.
 
 A checkpoint is a dict of tensors and plain Python containers only (no pickled objects), so
 loading it cannot run code. Random number generator states are converted to that form by
-:func:`rng_state` and restored by :func:`set_rng_state`.
+:func:`rng_state` and restored by :func:`set_rng_state`. The weights are under ``"model"``
+(what :func:`hydronet_nb.model.weights.read_state_dict` and ``--model best.pt`` read), the
+settings under ``"config"`` and the data's fingerprint under ``"data"``; :func:`resume_problems`
+says why a checkpoint must not be continued with other settings or other data.
 """
 from __future__ import annotations
 
-import os
-import pickle
 import random
-import zipfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..data.clusters import fingerprint_changes
+from ..model.weights import read_torch_file
+from ..utils.config import differences
+from ..utils.files import atomic_write
+from .config import RESUMABLE_CHANGES
+
+#: the checkpoint files of a run folder
+LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
 
 
 def rng_state(data_generator: torch.Generator) -> dict:
@@ -43,34 +53,9 @@ def set_rng_state(state: dict, data_generator: torch.Generator) -> None:
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
-    """``torch.save`` into a temporary file beside ``path``, then ``os.replace`` it into place.
-
-    A run killed while writing leaves the previous checkpoint intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # not tempfile.mkstemp, which makes the file 0600: a checkpoint gets the usual permissions
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as out:
-            torch.save(checkpoint, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def read_torch_file(path: str | Path, what: str = "PyTorch checkpoint", error: type[Exception] = ValueError):
-    """``torch.load(path, weights_only=True)`` onto the CPU; a missing file is FileNotFoundError, an unreadable one ``error``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise error(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from exc
+    """``torch.save`` through :func:`~hydronet_nb.utils.files.atomic_write`: a run killed while writing
+    leaves the previous checkpoint intact."""
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -80,3 +65,30 @@ def load_checkpoint(path: str | Path) -> dict:
     if missing:
         raise ValueError(f"{path}: not a training checkpoint (missing {', '.join(missing)})")
     return checkpoint
+
+
+def resume_problems(saved: dict, now: dict, path: str | Path = LAST) -> list[str]:
+    """Why a run whose checkpoint holds config ``saved`` must not be continued with config ``now``.
+
+    Both are ``{"training": ..., "model": ..., "data": ...}``: training keys in
+    :data:`~hydronet_nb.train.config.RESUMABLE_CHANGES` may change; ``data`` maps a set's role
+    (``"train"``, ``"val"``) to its :meth:`~hydronet_nb.data.clusters.ClusterSet.fingerprint`. A
+    checkpoint written before fingerprints were recorded is accepted with a warning. Returns the
+    changes in words; empty when the run may continue.
+    """
+    problems = differences(saved["training"], now["training"], ignore=RESUMABLE_CHANGES)
+    problems += [f"model.{k}" for k in differences(saved["model"], now["model"])]
+    if problems:
+        return [f"other settings ({', '.join(problems)})"]
+    if "data" not in saved:
+        warnings.warn(f"{path}: written without a data fingerprint (older code): resuming without checking that "
+                      "the data are the same", stacklevel=3)
+        return []
+    changed = []
+    for role in sorted(set(saved["data"]) | set(now["data"])):
+        old, new = saved["data"].get(role), now["data"].get(role)
+        if old is None or new is None:
+            changed.append(f"{role} set {'added' if old is None else 'missing'}")
+            continue
+        changed += [f"{role} set: {change}" for change in fingerprint_changes(old, new)]
+    return [f"other data ({'; '.join(changed)})"] if changed else []

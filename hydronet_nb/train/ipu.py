@@ -1,40 +1,21 @@
-"""Everything that touches Graphcore IPUs lives here, and only runs when ``poptorch`` imports.
+"""Training on Graphcore IPUs: settings, PopTorch options and the loss module PopTorch wraps.
 
 PopTorch ships inside Graphcore's Poplar SDK, not on PyPI, and public cloud IPUs are gone, so on
-most machines this module reports "no IPU" and the rest of the package uses CUDA or the CPU.
+most machines nothing here runs; finding IPUs is :mod:`hydronet_nb.device`'s job
+(:func:`~hydronet_nb.device.poptorch_module`, :func:`~hydronet_nb.device.ipu_count`, re-exported
+here), and the trainer's IPU backend (:mod:`hydronet_nb.train.backends`) is the only user.
 """
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 
 import torch
 
+from ..device import ipu_count, poptorch_module
 
-def poptorch_module():
-    """The ``poptorch`` module, or ``None`` where the Poplar SDK is not installed."""
-    try:
-        return importlib.import_module("poptorch")
-    except Exception:  # ImportError, or an SDK whose native libraries fail to load
-        return None
-
-
-def ipu_count() -> int:
-    """Number of IPUs PopTorch can attach to (0 without PopTorch or hardware).
-
-    IPUs are attached in powers of two; ``poptorch.ipuHardwareIsAvailable(n)`` answers for ``n``.
-    """
-    poptorch = poptorch_module()
-    if poptorch is None:
-        return 0
-    for n in (64, 32, 16, 8, 4, 2, 1):
-        try:
-            if poptorch.ipuHardwareIsAvailable(n):
-                return n
-        except Exception:
-            return 0
-    return 0
+__all__ = ["CACHE_ENV", "IPUSettings", "IPULoss", "adam", "inference_model", "ipu_count", "make_options",
+           "option_settings", "packs_per_call", "poptorch_module", "training_model"]
 
 
 # --- training on IPUs ------------------------------------------------------------------------

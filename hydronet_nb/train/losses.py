@@ -3,13 +3,16 @@
 ``c = 1`` is the pretraining loss (total energy only); ``c < 1`` adds forces, obtained with
 ``create_graph=True`` so that the force term reaches the weights (the paper's released code
 omits it, and its force term never trains anything). ``MSE(F)`` equals ``MSE(dE/dx)``.
-:class:`hydronet_nb.train.packing.PackLoss` is the same loss on fixed-size packs.
+:class:`ClusterLoss` computes it on whole clusters, :class:`PackLoss` on fixed-size packs
+(:mod:`hydronet_nb.train.packs`); both return :func:`loss_terms`.
 """
 from __future__ import annotations
 
 import torch
 
+from ..model.graph import KNNInteractionGraph
 from ..model.schnet import energy_and_forces
+from .packs import Pack, PackedKNNGraph, pack_energies
 
 
 def loss_terms(e_pred, e_ref, n_water, f_pred, f_ref, energy_weight: float, energy_norm, force_norm):
@@ -55,3 +58,50 @@ class ClusterLoss(torch.nn.Module):
         if energy_norm is None:
             energy_norm, force_norm = energy.numel(), 3 * z.numel()
         return loss_terms(e_pred, energy, n_water, f_pred, forces, self.energy_weight, energy_norm, force_norm)
+
+
+class PackLoss(torch.nn.Module):
+    """``c * MSE(E) + (1 - c) * MSE(F)`` on a batch of packs, padding excluded.
+
+    ``forward`` takes the :class:`Pack` fields as separate tensors (as PopTorch wants them) and
+    returns ``(loss, sum of squared energy errors, sum of |energy error| per water, sum of
+    squared force errors)``. Means divide by the real clusters (and 3 x real atoms) of the pack
+    batch, or by ``energy_norm`` / ``force_norm`` when given (data parallelism: the global counts
+    divided by the number of ranks). Forces are differentiated with ``create_graph`` in training
+    mode, so the force term trains the weights.
+    """
+
+    def __init__(self, model: torch.nn.Module, energy_weight: float, max_atoms: int, slots: int):
+        super().__init__()
+        graph = getattr(model, "interaction_graph", None)
+        if not isinstance(graph, KNNInteractionGraph):
+            raise ValueError(f"packing needs a SchNet with the kNN interaction graph, got {type(graph).__name__}")
+        if not 0.0 <= energy_weight <= 1.0:
+            raise ValueError(f"energy_weight must be in [0, 1], got {energy_weight}")
+        self.model = model
+        self.energy_weight = float(energy_weight)
+        self.graph = PackedKNNGraph(graph.k, max_atoms + 1, slots + 1)
+
+    def predict(self, pack: Pack, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Energies ``[P, G]`` and, unless the loss is energy-only, forces ``[P, W, 3]``."""
+        if self.energy_weight >= 1.0:
+            return pack_energies(self.model, pack, self.graph), None
+        with torch.enable_grad():
+            pos = pack.pos.detach().requires_grad_(True)
+            energy = pack_energies(self.model, pack._replace(pos=pos), self.graph)
+            (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=create_graph)
+        return (energy if create_graph else energy.detach()), -grad
+
+    def forward(self, z, pos, slot, energy, n_water, forces=None, energy_norm=None, force_norm=None):
+        pack = Pack(z, pos, slot, energy, n_water, forces)
+        e_pred, f_pred = self.predict(pack, create_graph=self.training)
+        cluster_mask = n_water > 0
+        atom_mask = (slot < energy.size(1)).unsqueeze(-1)
+        if energy_norm is None:  # an all-padding micro-batch (IPU) must give 0, not 0/0
+            energy_norm = cluster_mask.sum().clamp(min=1)
+            force_norm = 3 * atom_mask.sum().clamp(min=1)
+        return loss_terms(
+            e_pred * cluster_mask, energy, n_water,
+            None if f_pred is None else f_pred * atom_mask, forces,
+            self.energy_weight, energy_norm, force_norm,
+        )

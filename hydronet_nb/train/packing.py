@@ -1,35 +1,24 @@
-"""Fixed-size batches: water clusters bin-packed into packs of at most ``max_atoms`` atoms.
+"""Fixed-size batches, the algorithm: water clusters bin-packed into packs of at most ``max_atoms`` atoms.
 
 Graphcore's IPU code trains on *packs* -- several clusters sharing one fixed-size slab of atoms,
 topped up with dummy atoms -- so that every step has the same tensor shapes (an IPU compiles one
-program per shape) and little of the slab is wasted on padding. This module does the same:
+program per shape) and little of the slab is wasted on padding. The package does the same:
 
-* :func:`pack_histogram` decides *which sizes* go together, from the histogram of cluster sizes
-  (longest-pack-first histogram packing, after Krell et al., arXiv:2107.02027). Working on the
-  histogram and not on the 2.7M clusters one by one makes it take milliseconds.
-* :class:`Packer` turns that strategy into packs of actual clusters, reshuffled every epoch.
-* :func:`collate_packs` builds the tensors of a batch of packs (:class:`Pack`).
-* :class:`PackedKNNGraph` is the kNN interaction graph with a fixed number of edges per pack.
-* :class:`PackLoss` is the training loss on a batch of packs (the module PopTorch wraps).
-
-Layout of a pack: ``max_atoms + 1`` atom rows and ``G + 1`` cluster *slots*; slots ``0..G-1`` hold
-clusters, slot ``G`` holds the padding atoms (``z = 0``, position 0). The last atom row is always
-padding (one spare atom), so every pack has a non-empty padding slot and SchNet's sum readout
-always returns ``G + 1`` energies per pack: the shapes never change. Padding atoms are isolated --
-no edge joins them to a real atom -- and the padding slot's energy is dropped, so packed and
-unpacked energies and forces agree (``tests/test_packing.py``), and the loss sees no padding.
+* :func:`pack_histogram` (here) decides *which sizes* go together, from the histogram of cluster
+  sizes (longest-pack-first histogram packing, after Krell et al., arXiv:2107.02027). Working on
+  the histogram and not on the 2.7M clusters one by one makes it take milliseconds.
+* :class:`Packer` (here) turns that strategy into packs of actual clusters, reshuffled every epoch.
+* :mod:`hydronet_nb.train.packs` builds the tensors of a batch of packs and the kNN graph of a pack;
+* :class:`hydronet_nb.train.losses.PackLoss` is the training loss on a batch of packs.
 """
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import contextmanager
-from typing import Mapping, NamedTuple
+from typing import Mapping
 
 import numpy as np
 import torch
 
-from ..model.graph import KNNInteractionGraph
-from .losses import loss_terms
 
 #: cluster histogram of the paper's pretraining set (HydroNet W3-W25, 2,726,710 clusters), in atoms.
 #: Read off the bar chart in Graphcore's ``experiments/hydronet_packing.ipynb`` (about 1,400
@@ -141,175 +130,3 @@ class Packer:
                 taken[size] += count
             row += count
         return out[order(self.n_packs)]
-
-
-class Pack(NamedTuple):
-    """A batch of ``P`` packs of ``W = max_atoms + 1`` atom rows and ``G`` cluster slots."""
-
-    z: torch.Tensor  # [P, W] int64, 0 for padding
-    pos: torch.Tensor  # [P, W, 3] float32, Angstrom, 0 for padding
-    slot: torch.Tensor  # [P, W] int64: the cluster slot of each atom, G for padding
-    energy: torch.Tensor  # [P, G] reference total energies, 0 for an empty slot
-    n_water: torch.Tensor  # [P, G] waters per cluster, 0 for an empty slot
-    forces: torch.Tensor | None  # [P, W, 3] reference forces, 0 for padding; None: energy only
-
-    def to(self, device) -> "Pack":
-        return Pack(*(None if t is None else t.to(device) for t in self))
-
-    @property
-    def n_clusters(self) -> int:
-        return int((self.n_water > 0).sum())
-
-    @property
-    def n_atoms(self) -> int:
-        return int((self.slot < self.energy.size(1)).sum())
-
-
-def collate_packs(data, rows: np.ndarray, max_atoms: int, slots: int, with_forces: bool) -> Pack:
-    """The :class:`Pack` tensors for ``rows`` (``[P, at most slots]`` indices into ``data``, ``-1`` empty).
-
-    ``data`` is a :class:`hydronet_nb.train.trainer.ClusterData` (its ``offsets``, ``z``, ``pos``,
-    ``energy``, ``n_atoms``, ``forces`` arrays).
-    """
-    rows = np.asarray(rows)
-    if rows.ndim != 2 or rows.shape[1] > slots:
-        raise ValueError(f"pack rows must be [packs, at most {slots} slots], got shape {rows.shape}")
-    n_packs, width = rows.shape[0], max_atoms + 1
-    z = np.zeros((n_packs, width), dtype=np.int64)
-    pos = np.zeros((n_packs, width, 3), dtype=np.float32)
-    slot = np.full((n_packs, width), slots, dtype=np.int64)
-    energy = np.zeros((n_packs, slots), dtype=np.float32)
-    n_water = np.zeros((n_packs, slots), dtype=np.int64)
-    forces = np.zeros((n_packs, width, 3), dtype=np.float32) if with_forces else None
-    for p, row in enumerate(rows):
-        start = 0
-        for s, i in enumerate(row):
-            if i < 0:
-                continue
-            a, b, n = data.offsets[i], data.offsets[i + 1], int(data.n_atoms[i])
-            if start + n > max_atoms:
-                raise ValueError(f"pack {p}: clusters of {start + n} atoms exceed max_atoms={max_atoms}")
-            z[p, start:start + n] = data.z[a:b]
-            pos[p, start:start + n] = data.pos[a:b]
-            slot[p, start:start + n] = s
-            energy[p, s] = data.energy[i]
-            n_water[p, s] = n // 3
-            if with_forces:
-                forces[p, start:start + n] = data.forces[a:b]
-            start += n
-    return Pack(*(None if a is None else torch.from_numpy(a) for a in (z, pos, slot, energy, n_water, forces)))
-
-
-class PackedKNNGraph(torch.nn.Module):
-    """kNN interaction graph of a batch of packs, ``k`` edges per atom row whatever the contents.
-
-    The input is SchNet's ``(pos, batch)`` for packs flattened as :class:`PackLoss` does:
-    ``width`` atom rows per pack, ``batch = pack * slots + slot``, the last slot being padding.
-    Edges are the ``k`` nearest atoms of the same cluster (as :mod:`hydronet_nb.model.graph`), found in a
-    dense ``[P, W, W]`` distance tensor. Where an atom has fewer than ``k`` (small clusters, and all
-    padding atoms) the spare edges become self loops of the pack's spare padding atom (its last
-    row) of constant length: no edge joins a padding atom to a real one, and the edge count is
-    always ``P * W * k``.
-    """
-
-    def __init__(self, k: int, width: int, slots: int):
-        super().__init__()
-        if k < 1 or width < 2 or slots < 2:
-            raise ValueError(f"PackedKNNGraph needs k >= 1, width >= 2 and slots >= 2; got k={k}, width={width}, slots={slots}")
-        self.k, self.width, self.slots = k, width, slots
-
-    def forward(self, pos: torch.Tensor, batch: torch.Tensor):
-        n_rows = pos.size(0)
-        if n_rows % self.width:
-            raise ValueError(f"{n_rows} atom rows are not whole packs of width {self.width}")
-        n_packs, width = n_rows // self.width, self.width
-        k = min(self.k, width - 1)
-        with torch.no_grad():
-            group = batch.view(n_packs, width)
-            real = group % self.slots != self.slots - 1
-            same = (group.unsqueeze(2) == group.unsqueeze(1)) & real.unsqueeze(2)
-            same &= ~torch.eye(width, dtype=torch.bool, device=pos.device)
-            x = pos.detach().view(n_packs, width, 3)
-            dist = torch.cdist(x, x).masked_fill(~same, float("inf"))
-            d_k, j = dist.topk(k, dim=-1, largest=False)  # [P, W, k]
-            valid = torch.isfinite(d_k)
-            base = (torch.arange(n_packs, device=pos.device) * width).view(-1, 1, 1)
-            spare = base + (width - 1)
-            i = torch.arange(width, device=pos.device).view(1, width, 1) + base
-            j_glob = torch.where(valid, j + base, spare)
-            i_glob = torch.where(valid, i.expand_as(j), spare)
-        j_glob, i_glob, valid = j_glob.reshape(-1), i_glob.reshape(-1), valid.reshape(-1, 1)
-        # spare edges get a constant vector: a zero-length one would put norm's 0/0 into double backward
-        vec = torch.where(valid, pos[j_glob] - pos[i_glob], torch.ones_like(pos[:1]))
-        return torch.stack([j_glob, i_glob]), vec.norm(dim=-1)
-
-    def extra_repr(self) -> str:
-        return f"k={self.k}, width={self.width}, slots={self.slots}"
-
-
-@contextmanager
-def _interaction_graph(model: torch.nn.Module, graph: torch.nn.Module):
-    """``model`` with ``graph`` as its interaction graph for the duration of the block."""
-    original = model.interaction_graph
-    model.interaction_graph = graph
-    try:
-        yield model
-    finally:
-        model.interaction_graph = original
-
-
-def pack_energies(model: torch.nn.Module, pack: Pack, graph: PackedKNNGraph) -> torch.Tensor:
-    """Total energy of each cluster slot, ``[P, G]`` (0 for an empty slot); ``pack.pos`` may require grad."""
-    n_packs, width = pack.z.shape
-    slots = pack.energy.size(1) + 1
-    batch = (torch.arange(n_packs, device=pack.z.device).view(-1, 1) * slots + pack.slot).view(-1)
-    with _interaction_graph(model, graph):
-        out = model(pack.z.reshape(-1), pack.pos.reshape(-1, 3), batch)
-    return out.view(n_packs, slots)[:, :-1]
-
-
-class PackLoss(torch.nn.Module):
-    """``c * MSE(E) + (1 - c) * MSE(F)`` on a batch of packs, padding excluded.
-
-    ``forward`` takes the :class:`Pack` fields as separate tensors (as PopTorch wants them) and
-    returns ``(loss, sum of squared energy errors, sum of |energy error| per water, sum of
-    squared force errors)``. Means divide by the real clusters (and 3 x real atoms) of the pack
-    batch, or by ``energy_norm`` / ``force_norm`` when given (data parallelism: the global counts
-    divided by the number of ranks). Forces are differentiated with ``create_graph`` in training
-    mode, so the force term trains the weights.
-    """
-
-    def __init__(self, model: torch.nn.Module, energy_weight: float, max_atoms: int, slots: int):
-        super().__init__()
-        graph = getattr(model, "interaction_graph", None)
-        if not isinstance(graph, KNNInteractionGraph):
-            raise ValueError(f"packing needs a SchNet with the kNN interaction graph, got {type(graph).__name__}")
-        if not 0.0 <= energy_weight <= 1.0:
-            raise ValueError(f"energy_weight must be in [0, 1], got {energy_weight}")
-        self.model = model
-        self.energy_weight = float(energy_weight)
-        self.graph = PackedKNNGraph(graph.k, max_atoms + 1, slots + 1)
-
-    def predict(self, pack: Pack, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Energies ``[P, G]`` and, unless the loss is energy-only, forces ``[P, W, 3]``."""
-        if self.energy_weight >= 1.0:
-            return pack_energies(self.model, pack, self.graph), None
-        with torch.enable_grad():
-            pos = pack.pos.detach().requires_grad_(True)
-            energy = pack_energies(self.model, pack._replace(pos=pos), self.graph)
-            (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=create_graph)
-        return (energy if create_graph else energy.detach()), -grad
-
-    def forward(self, z, pos, slot, energy, n_water, forces=None, energy_norm=None, force_norm=None):
-        pack = Pack(z, pos, slot, energy, n_water, forces)
-        e_pred, f_pred = self.predict(pack, create_graph=self.training)
-        cluster_mask = n_water > 0
-        atom_mask = (slot < energy.size(1)).unsqueeze(-1)
-        if energy_norm is None:  # an all-padding micro-batch (IPU) must give 0, not 0/0
-            energy_norm = cluster_mask.sum().clamp(min=1)
-            force_norm = 3 * atom_mask.sum().clamp(min=1)
-        return loss_terms(
-            e_pred * cluster_mask, energy, n_water,
-            None if f_pred is None else f_pred * atom_mask, forces,
-            self.energy_weight, energy_norm, force_norm,
-        )

@@ -1,7 +1,6 @@
 """``hydronet-nb pretrain --config FILE``: pretrain SchNet on water-cluster minima.
 
-The config (JSON, or YAML with PyYAML installed) has four sections; paths are relative to the
-config file::
+The config (JSON, or YAML) has four sections; paths are relative to the config file::
 
     data:
       source: pnnl                  # embedded | pnnl | hydronet-pyg
@@ -13,7 +12,8 @@ config file::
     training: {epochs: 100, batch_size: 256, packed: false}  # TrainConfig fields; default: the paper's
     output: runs/pretrain
 
-Run again with the same config to continue a stopped run. Data parallel::
+Run again with the same config to continue a stopped run (on other data it refuses, naming what
+changed). Data parallel::
 
     torchrun --nproc_per_node=4 -m hydronet_nb pretrain --config FILE
 
@@ -25,20 +25,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from pathlib import Path
 
-import numpy as np
+from ..utils.config import check_keys, from_mapping, parse_sizes, read_mapping
 
 # torch, PyG and the training modules are imported inside the functions: the command line imports
 # this module to build its parser, and they take seconds to load.
 
 DATA_SOURCES = ("embedded", "pnnl", "hydronet-pyg")
-#: train, validation and test fractions of the random split used when no split file is given
-SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 #: HydroNet sizes of the paper's pretraining set (waters)
 PRETRAINING_SIZES = "3-25"
+SECTIONS = ("data", "model", "training", "output")
 
 
 @dataclasses.dataclass
@@ -62,7 +60,7 @@ class DataSettings:
 class PretrainConfig:
     data: DataSettings
     model: "SchNetConfig"  # noqa: F821 (hydronet_nb.model.schnet)
-    training: "TrainConfig"  # noqa: F821 (hydronet_nb.train.trainer)
+    training: "TrainConfig"  # noqa: F821 (hydronet_nb.train.config)
     output: Path
 
     def as_dict(self) -> dict:
@@ -70,44 +68,16 @@ class PretrainConfig:
                 "training": self.training.as_dict(), "output": str(self.output)}
 
 
-def _section(values: dict, cls, name: str, source: str) -> dict:
-    if not isinstance(values, dict):
-        raise ValueError(f"{source}: section '{name}' must be a mapping, got {type(values).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{source}: unknown key(s) {', '.join(f'{name}.{k}' for k in unknown)}; known: {', '.join(sorted(known))}")
-    return values
-
-
 def read_config(path: str | Path) -> PretrainConfig:
     """A :class:`PretrainConfig` from a JSON or YAML file; errors name the file and the key."""
     from ..model.schnet import SchNetConfig
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
-    text = path.read_text()
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise ValueError(f"{path}: reading YAML needs PyYAML (pip install pyyaml); or write the config as JSON") from None
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    else:
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc}); YAML files must end in .yaml or .yml") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: the config must be a mapping with sections data, model, training, output")
-    unknown = sorted(set(raw) - {"data", "model", "training", "output"})
+    raw = read_mapping(path)
+    unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: data, model, training, output")
+        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     if "output" not in raw:
         raise ValueError(f"{path}: 'output' (the folder for checkpoints and logs) is missing")
     here = path.parent
@@ -115,92 +85,54 @@ def read_config(path: str | Path) -> PretrainConfig:
     def resolve(value):
         return None if value is None else str((here / Path(value).expanduser()))
 
-    data = dict(_section(raw.get("data") or {}, DataSettings, "data", str(path)))
+    data = check_keys(raw.get("data") or {}, [f.name for f in dataclasses.fields(DataSettings)], "data", str(path))
     for key in ("path", "split", "extrapolation"):
         data[key] = resolve(data.get(key))
     if isinstance(data.get("sizes"), list):
         data["sizes"] = ",".join(map(str, data["sizes"]))
-    model = SchNetConfig(**_section(raw.get("model") or {}, SchNetConfig, "model", str(path)))
-    training = TrainConfig.from_dict(_section(raw.get("training") or {}, TrainConfig, "training", str(path)), str(path))
+    model = from_mapping(SchNetConfig, raw.get("model"), "model", str(path))
+    training = TrainConfig.from_dict(raw.get("training") or {}, str(path))
     return PretrainConfig(DataSettings(**data), model, training, Path(resolve(raw["output"])))
 
 
-def parse_sizes(text: str) -> list[int]:
-    """``"3-25"`` or ``"3,5,10-12"`` as a list of waters (the reader of ``hydronet-nb generate --sizes``)."""
-    from ..reference.generate import parse_sizes as parse
-
+def sizes_of(settings: DataSettings) -> list[int]:
+    """The HydroNet sizes a ``hydronet-pyg`` source reads (``data.sizes``, default W3-W25)."""
     try:
-        return list(parse(str(text).replace(" ", "")))
-    except argparse.ArgumentTypeError as exc:
+        return list(parse_sizes(settings.sizes or PRETRAINING_SIZES))
+    except ValueError as exc:
         raise ValueError(f"data.sizes: {exc}") from None
 
 
-def random_split(n: int, seed: int, fractions=SPLIT_FRACTIONS) -> dict[str, np.ndarray]:
-    """A random train/val/test split of ``range(n)`` with ``fractions`` (:func:`hydronet_nb.reference.generate.split_indices`)."""
-    from ..reference.generate import split_indices
+def load_minima(settings: DataSettings):
+    """The configured minima as one :class:`~hydronet_nb.data.clusters.ClusterSet` (with its split, when there is a file)."""
+    from ..data import datasets
 
-    parts = split_indices(n, (*fractions, 0.0, 0.0), np.random.default_rng(seed))
-    return {key: parts[key] for key in ("train_idx", "val_idx", "test_idx")}
-
-
-def data_files(settings: DataSettings) -> list[Path]:
-    """The files a run with these data settings reads (for the model card's checksums)."""
-    from ..data.datasets import data_file, split_file
-
-    if settings.source == "embedded":
-        files = [data_file("min"), Path(settings.split) if settings.split else split_file("min"), data_file("min_extrapolation")]
-    elif settings.source == "pnnl":
-        files = [Path(settings.path), *([Path(settings.split)] if settings.split else [])]
-    else:
-        raw = Path(settings.path) / "raw"
-        files = sorted(raw / f"W{n}_geoms_all.zip" for n in parse_sizes(settings.sizes or PRETRAINING_SIZES))
-    if settings.extrapolation:
-        files.append(Path(settings.extrapolation))
-    return [f for f in dict.fromkeys(files) if f.is_file()]
-
-
-def load_extrapolation(settings: DataSettings) -> list:
-    """Minima outside the training sizes to report errors on: ``data.extrapolation``, or the embedded W26-W30."""
-    from ..data.datasets import data_file
-    from ..io.pnnl import read_pnnl_hdf5
-
-    if settings.extrapolation:
-        return read_pnnl_hdf5(settings.extrapolation)
-    path = data_file("min_extrapolation")
-    return read_pnnl_hdf5(path) if settings.source == "embedded" and path.is_file() else []
-
-
-def load_data(settings: DataSettings, seed: int) -> dict[str, list]:
-    """``{"train": [...], "val": [...], "test": [...]}`` from the configured source."""
     if settings.source == "hydronet-pyg":
-        from ..io.hydronet import read_hydronet_raw
+        return datasets.load_hydronet(settings.path, sizes_of(settings), settings.split)
+    if settings.source == "pnnl":
+        return datasets.load_file(settings.path, settings.split, name="min")
+    path = datasets.data_file("min")  # the package's own data set (hydronet_nb.utils.resources.EMBEDDED_DIR)
+    if not path.is_file():
+        raise datasets.missing_data_error(path, "the embedded minima")
+    return datasets.load_file(path, settings.split or datasets.split_file("min"), name="min",
+                              potential=datasets.potential_of("min"))
 
-        clusters = read_hydronet_raw(settings.path, parse_sizes(settings.sizes or PRETRAINING_SIZES))
-        split_path = settings.split
-    else:
-        from ..io.pnnl import read_pnnl_hdf5
 
-        if settings.source == "embedded":
-            from ..data.datasets import missing_data_error, data_file, split_file
+def load_extrapolation(settings: DataSettings):
+    """Minima outside the training sizes to report errors on: ``data.extrapolation``, or the embedded W26-W30 (or None)."""
+    from ..data import datasets
 
-            path = data_file("min")  # the package's own data set (hydronet_nb.data.datasets.EMBEDDED_DIR)
-            if not path.is_file():
-                raise missing_data_error(path, "the embedded minima")
-            split_path = settings.split or str(split_file("min"))
-        else:
-            path, split_path = settings.path, settings.split
-        clusters = read_pnnl_hdf5(path)
-    if split_path:
-        from ..io.pnnl import read_split
+    if settings.extrapolation:
+        return datasets.load_file(settings.extrapolation, name="min_extrapolation")
+    path = datasets.data_file("min_extrapolation")
+    return datasets.load_file(path, name="min_extrapolation") if settings.source == "embedded" and path.is_file() else None
 
-        sets = read_split(split_path, len(clusters))
-    else:
-        sets = random_split(len(clusters), seed)
-    out = {name: [clusters[i] for i in sets[f"{name}_idx"]] for name in ("train", "val", "test")}
-    for name in ("train", "val"):
-        if not out[name]:
-            raise ValueError(f"{split_path or 'the random split'}: the {name} set is empty ({len(clusters)} clusters in all)")
-    return out
+
+def load_data(settings: DataSettings, seed: int) -> dict:
+    """``{"train", "val", "test"}`` ClusterSets from the configured source (its split file, or a random split)."""
+    from ..data.datasets import split_sets
+
+    return split_sets(load_minima(settings), seed)
 
 
 def _init_distributed():
@@ -233,7 +165,7 @@ def run(config: PretrainConfig, *, device=None, callbacks=(), export_to: Path | 
     """Pretrain as configured (continuing a stopped run); returns the summary.
 
     ``device``: a :class:`~hydronet_nb.device.DeviceChoice` (default: ``training.device``).
-    ``export_to``: a folder to export the best epoch into (:func:`hydronet_nb.model.shipped.export`),
+    ``export_to``: a folder to export the best epoch into (:func:`hydronet_nb.train.export.export`),
     with ``command`` the command line recorded in its card.
     """
     import torch.distributed as dist
@@ -249,43 +181,45 @@ def run(config: PretrainConfig, *, device=None, callbacks=(), export_to: Path | 
 def _train(config: PretrainConfig, device, callbacks, export_to: Path | None, command: str) -> dict:
     import torch.distributed as dist
 
-    from .checkpoints import load_checkpoint
     from ..model.schnet import build_schnet
-    from .trainer import Trainer, seed_everything
+    from ..utils.files import atomic_write_json
+    from .checkpoints import BEST, load_checkpoint
+    from .config import seed_everything
+    from .trainer import Trainer
 
     data = load_data(config.data, config.training.seed)
     seed_everything(config.training.seed)
-    model = build_schnet(config.model)
-    trainer = Trainer(model, data["train"], data["val"], config.training, config.output,
+    trainer = Trainer(build_schnet(config.model), data["train"], data["val"], config.training, config.output,
                       model_config=config.model.as_dict(), device=device, callbacks=[_print_epoch, *callbacks])
+    packer = trainer.train_plan.packer
     if trainer.is_main:
-        config.output.mkdir(parents=True, exist_ok=True)
-        (config.output / "config.json").write_text(json.dumps(config.as_dict(), indent=2) + "\n")
+        atomic_write_json(config.output / "config.json", config.as_dict())
         sizes = {k: len(v) for k, v in data.items()}
         print(f"device {trainer.device}; {trainer.world} process(es); clusters {sizes}", flush=True)
-        if config.training.packed:
-            packer = trainer.train_split[1]
+        if packer is not None:
             print(f"packs: {packer.n_packs} of <= {packer.max_atoms} atoms, {packer.efficiency:.1%} full", flush=True)
     history = trainer.fit()
     if trainer.world > 1:
         dist.barrier()  # best.pt is complete
-    best = load_checkpoint(config.output / "best.pt")
+    best = load_checkpoint(config.output / BEST)
     trainer.model.load_state_dict(best["model"])
     summary = {"best_epoch": best["epoch"], "epochs_run": len(history), "world_size": trainer.world,
                "device": str(trainer.device), "val": trainer.evaluate(),
-               "test": trainer.evaluate(data["test"]) if data["test"] else None,
-               "packing_efficiency": trainer.train_split[1].efficiency if config.training.packed else None}
+               "test": trainer.evaluate(data["test"]) if len(data["test"]) else None,
+               "packing_efficiency": packer.efficiency if packer is not None else None}
     if trainer.is_main:
-        (config.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_json(config.output / "summary.json", summary)
         if summary["test"]:
             print(f"best epoch {summary['best_epoch']}: test MAE per water {summary['test']['mae_per_water']:.4f} kcal/mol")
         if export_to is not None:
-            from ..model.shipped import export
+            from .export import export
 
             recorded = config.as_dict()
             recorded["output"] = os.path.relpath(recorded["output"])  # no home folders in a shipped card
-            card = export(config.output, export_to, config=recorded, data_files=data_files(config.data),
-                          test=data["test"], extrapolation=load_extrapolation(config.data), command=command)
+            extrapolation = load_extrapolation(config.data)
+            files = [*data["train"].files, *(extrapolation.files if extrapolation is not None else ())]
+            card = export(config.output, export_to, config=recorded, data_files=files, test=data["test"],
+                          extrapolation=extrapolation, command=command)
             print(f"exported the best epoch to {card.parent} (card: {card.name})")
     return summary
 

@@ -1,0 +1,31 @@
+"""``load_model(spec)``: the one switch the command line and the chapters share."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .published import load_published_model
+from .shipped import load_pretrained
+from .weights import load_schnet
+
+#: the names :func:`load_model` knows besides folders and files
+MODEL_NAMES = ("published", "pretrained")
+
+
+def load_model(spec: str | Path) -> torch.nn.Module:
+    """A SchNet ready to predict, from ``spec``:
+
+    * ``"published"``: the paper's IPU-pretrained weights (:mod:`hydronet_nb.model.published`);
+    * ``"pretrained"``: the book's shipped checkpoint (:mod:`hydronet_nb.model.shipped`);
+    * a folder written by ``hydronet-nb pretrain --export``;
+    * a checkpoint file (a state_dict, or a training checkpoint such as ``best.pt``), with the paper's hyperparameters.
+    """
+    spec = str(spec)
+    if spec == "published":
+        return load_published_model()
+    if spec == "pretrained":
+        return load_pretrained()
+    if Path(spec).is_dir():
+        return load_pretrained(spec)
+    return load_schnet(spec)

@@ -1,0 +1,70 @@
+"""Training settings (:class:`TrainConfig`, the paper's recipe by default) and the one seeding function."""
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import numpy as np
+import torch
+
+from ..utils.config import from_mapping
+from .ipu import IPUSettings
+
+#: keys of the training config that may change when a run is resumed
+RESUMABLE_CHANGES = ("epochs", "early_stopping_patience", "progress", "device", "num_workers")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training settings. The defaults are the paper's pretraining recipe (energy only)."""
+
+    epochs: int = 100
+    batch_size: int = 256  # clusters per optimizer step (all ranks together); packed: on average
+    lr: float = 1e-4
+    lr_patience: int = 5  # ReduceLROnPlateau on the validation loss
+    lr_factor: float = 0.8
+    min_lr: float = 1e-6
+    clip_value: float = 200.0  # element-wise gradient clamp (torch.nn.utils.clip_grad_value_)
+    energy_weight: float = 1.0  # c in c * MSE(E) + (1 - c) * MSE(F); the paper's finetuning uses 0.05
+    early_stopping_patience: int | None = None  # stop after this many epochs without a better val loss
+    seed: int = 0
+    packed: bool = False
+    pack_atoms: int = 192  # packed: real atoms per pack at most
+    pack_clusters: int | None = None  # packed: clusters per pack at most (None: as many as fit)
+    deterministic: bool = False  # torch.use_deterministic_algorithms(True)
+    device: str = "auto"  # auto, cuda, cpu or ipu
+    num_workers: int = 0  # DataLoader worker processes building the batches
+    progress: bool = True  # tqdm bars
+    ipu: IPUSettings = dataclasses.field(default_factory=IPUSettings)
+
+    def __post_init__(self):
+        if isinstance(self.ipu, dict):
+            self.ipu = from_mapping(IPUSettings, self.ipu, "training.ipu")
+        positive = ("epochs", "batch_size", "lr", "lr_patience", "clip_value", "pack_atoms")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"training.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 < self.lr_factor < 1.0:
+            raise ValueError(f"training.lr_factor must be in (0, 1), got {self.lr_factor}")
+        if not 0.0 <= self.energy_weight <= 1.0:
+            raise ValueError(f"training.energy_weight must be in [0, 1], got {self.energy_weight}")
+
+    @property
+    def with_forces(self) -> bool:
+        """Whether the loss has a force term (and the data need forces)."""
+        return self.energy_weight < 1.0
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "training config") -> "TrainConfig":
+        """A config from a plain dict; unknown keys are an error that names them and ``source``."""
+        return from_mapping(cls, values, "training", source)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators (call before building the model)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

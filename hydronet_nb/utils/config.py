@@ -1,0 +1,106 @@
+"""Config files and their validation, in one place.
+
+Every settings dataclass of the package (``TrainConfig``, ``IPUSettings``, ``SchNetConfig``, the
+pretraining config's sections) is built from plain mappings through :func:`from_mapping`, which
+refuses unknown keys with a message that names the file, the section and the known keys.
+:func:`read_mapping` reads the YAML or JSON file; :func:`differences` says which settings of two
+plain dicts differ (resuming a run, reusing a work folder).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Iterable, TypeVar
+
+T = TypeVar("T")
+
+
+def check_keys(values, known: Iterable[str], section: str, source: str) -> dict:
+    """``values`` as a dict after checking it is a mapping whose keys are all in ``known``.
+
+    Raises ValueError: ``"{source}: unknown key(s) {section}.a, {section}.b; known: ..."``.
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: section '{section}' must be a mapping, got {type(values).__name__}")
+    known = set(known)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+    return dict(values)
+
+
+def field_names(cls) -> list[str]:
+    """The field names of a dataclass."""
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def from_mapping(cls: type[T], values, section: str, source: str = "config") -> T:
+    """An instance of dataclass ``cls`` from a mapping, unknown keys refused by :func:`check_keys`."""
+    return cls(**check_keys(values or {}, field_names(cls), section, source))
+
+
+def read_mapping(path: str | Path, what: str = "config") -> dict:
+    """A YAML (``.yaml``/``.yml``) or JSON file as a dict; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what} file")
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    else:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc}); YAML files must end in .yaml or .yml") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: the {what} must be a mapping")
+    return raw
+
+
+def differences(old: dict, new: dict, *, ignore: Iterable[str] = (), prefix: str = "") -> list[str]:
+    """The keys whose values differ between two plain dicts, recursing into nested dicts: ``["a", "b.c"]``."""
+    ignore = set(ignore)
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        if key in ignore:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, prefix=f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def parse_sizes(text) -> tuple[int, ...]:
+    """``"3-25"`` or ``"3,5,10-12"`` (or a list of ints) as a sorted tuple of cluster sizes (waters, at least 2)."""
+    if isinstance(text, (list, tuple)):
+        text = ",".join(map(str, text))
+    sizes: list[int] = []
+    try:
+        for part in str(text).replace(" ", "").split(","):
+            lo, _, hi = part.partition("-")
+            sizes += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        raise ValueError(f"sizes {text!r}: expected e.g. '3-25' or '3,4,5'") from None
+    if not sizes or min(sizes) < 2:
+        raise ValueError(f"sizes {text!r}: need at least one size, each of 2 waters or more")
+    return tuple(sorted(set(sizes)))
+
+
+def format_sizes(sizes) -> str:
+    """(3, 4, 5, 8) as '3-5,8', the form :func:`parse_sizes` reads."""
+    runs: list[list[int]] = []
+    for n in sizes:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
