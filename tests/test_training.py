@@ -192,3 +192,65 @@ def test_pretrain_config_errors_are_clear(tmp_path, capsys):
     config.write_text("data: {source: pnnl, path: x.hdf5}\noutput: out\n")
     assert main(["pretrain", "--config", str(config)]) == 2
     assert "x.hdf5: no such file" in capsys.readouterr().err
+
+
+# --- data fingerprints, new training sets between rounds, warm starts --------------------------------
+
+
+def test_resume_refuses_other_data_and_says_what_changed(tmp_path, data):
+    train, val = data
+    make_trainer(tmp_path, data, epochs=1).fit()
+    with pytest.raises(ValueError, match=r"last.pt: was written with other data \(train set: the clusters changed "
+                                         r"\(30 -> 29 clusters\)\)"):
+        make_trainer(tmp_path, (train[:-1], val), epochs=2).fit()
+
+
+def test_resume_names_the_changed_file_or_split(tmp_path, data):
+    from hydronet_nb.data.datasets import load_file, split_sets
+
+    train, val = data
+    write_pnnl_hdf5(tmp_path / "min_data.hdf5", train + val)
+    write_split(tmp_path / "a.npz", train_idx=list(range(24)), val_idx=list(range(24, 30)), test_idx=list(range(30, 39)))
+    write_split(tmp_path / "b.npz", train_idx=list(range(1, 24)), val_idx=list(range(24, 30)), test_idx=[0])
+
+    def sets(split):
+        parts = split_sets(load_file(tmp_path / "min_data.hdf5", tmp_path / split))
+        return parts["train"], parts["val"]
+
+    make_trainer(tmp_path / "run", sets("a.npz"), epochs=1).fit()
+    make_trainer(tmp_path / "run", sets("a.npz"), epochs=2).fit()  # the same files and rows: continues
+    with pytest.raises(ValueError, match=r"train set: file a.npz no longer read; train set: file b.npz added; train set: the rows taken from the files"):
+        make_trainer(tmp_path / "run", sets("b.npz"), epochs=3).fit()
+    write_pnnl_hdf5(tmp_path / "min_data.hdf5", [*train[:-1], *val, train[-1]])  # same clusters, other order
+    with pytest.raises(ValueError, match=r"train set: file min_data.hdf5 changed \(sha256 "):
+        make_trainer(tmp_path / "run", sets("a.npz"), epochs=3).fit()
+
+
+def test_a_checkpoint_without_a_fingerprint_resumes_with_a_warning(tmp_path, data):
+    make_trainer(tmp_path, data, epochs=1).fit()
+    old = torch.load(tmp_path / "last.pt", weights_only=True)
+    del old["config"]["data"]  # as written before fingerprints were recorded
+    torch.save(old, tmp_path / "last.pt")
+    with pytest.warns(UserWarning, match="without a data fingerprint"):
+        history = make_trainer(tmp_path, data, epochs=2).fit()
+    assert history["epoch"].tolist() == [1, 2]
+
+
+def test_a_new_training_set_between_rounds_and_a_warm_start(tmp_path, data):
+    train, val = data
+    rounds = make_trainer(tmp_path / "rounds", (train[:15], val), epochs=2)
+    rounds.fit()
+    rounds.set_train(train)  # round 2 of active sampling: a larger set, the same weights and optimizer
+    history = rounds.fit(epochs=4)
+    assert history["epoch"].tolist() == [1, 2, 3, 4] and len(rounds.train) == 30
+    saved = load_checkpoint(tmp_path / "rounds" / "last.pt")
+    assert saved["config"]["data"]["train"]["clusters"] == 30  # the checkpoint knows the new set
+    again = make_trainer(tmp_path / "rounds", data, epochs=4)  # a rerun of round 2 resumes at its end
+    assert again.fit()["epoch"].tolist() == [1, 2, 3, 4]
+
+    fresh = make_trainer(tmp_path / "fresh", data, seed=5, epochs=1)
+    fresh.warm_start(tmp_path / "rounds" / "best.pt")  # weights only, from a training checkpoint
+    best = load_checkpoint(tmp_path / "rounds" / "best.pt")["model"]
+    assert all(torch.equal(fresh.model.state_dict()[k], v) for k, v in best.items())
+    fresh.warm_start(rounds.model)  # or from a module
+    assert all(torch.equal(a, b) for a, b in zip(fresh.model.state_dict().values(), rounds.model.state_dict().values()))
