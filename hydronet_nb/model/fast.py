@@ -25,9 +25,11 @@ DeePMD-kit compression does it for inference only, NNPOps' fused kernels train n
 * **Training** (``model.train()``): the grid is re-evaluated at every forward pass from the current
   weights, so gradients reach the filter weights exactly through the table, and forces and
   their double backward (``create_graph=True``) go through the spline's derivative.
-* **Inference and MD** (``model.eval()``): the table is built once under ``no_grad`` and reused
-  until a filter weight changes (keyed on the parameters' versions). Gradients still reach the
-  positions (forces), but not the filter weights; call ``.train()`` to train.
+* **Inference and MD** (``model.eval()``): the table is built once under ``no_grad`` (in float64,
+  rounded) and reused until a filter weight changes (keyed on the parameters' storage and version
+  counters: optimizers, ``load_state_dict`` and in-place edits are seen; edits through ``.data``
+  are not, call :meth:`FastSchNet.clear_table` after them). Gradients still reach the positions
+  (forces), but not the filter weights; call ``.train()`` to train.
 * The cosine envelope is PyG's, not masked beyond the cutoff (it rises again between ``r_c`` and
   ``2 r_c``): the published model was trained with it. Edges longer than ``r_max`` (12 Angstrom
   by default) fall back to the exact filter; :attr:`FastSchNet.fallback_edges` counts them.
@@ -35,7 +37,9 @@ DeePMD-kit compression does it for inference only, NNPOps' fused kernels train n
 Message passing is dense: every atom has a row of ``k`` neighbour slots (:func:`knn_neighbours`,
 the same edges as :func:`hydronet_nb.graph.knn_edge_index`), so aggregation is a sum over the
 slot axis instead of a scatter. The module subclasses PyG's SchNet and adds no parameters or
-buffers, so its ``state_dict`` is PyG's exactly and weights move freely in both directions.
+buffers, so its ``state_dict`` is PyG's exactly and weights move freely in both directions. With
+another interaction graph swapped in (the fixed-size packs of IPUs, a radius graph) it runs PyG's
+own forward: PopTorch traces exactly PyG's module.
 """
 from __future__ import annotations
 
@@ -144,6 +148,10 @@ class FastSchNet(SchNet):
         return [torch.stack(_filter_values_and_slopes(b, r, offset, coeff, cutoff)).to(offset.dtype)
                 for b in self.interactions]
 
+    def clear_table(self) -> None:
+        """Forget the cached inference table (after changing weights through ``.data``)."""
+        self._cache = None
+
     def _tables(self) -> list[torch.Tensor]:
         if self.training:
             return self.filter_tables()
@@ -167,6 +175,10 @@ class FastSchNet(SchNet):
     def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         if batch is None:
             batch = torch.zeros_like(z)
+        graph = self.interaction_graph
+        if type(graph) is not KNNInteractionGraph or graph.k != self.k:
+            # another graph was swapped in (packs, a radius graph): PyG's own forward with it
+            return super().forward(z, pos, batch)
         neighbours, valid = knn_neighbours(pos, batch, self.k)  # [A, k]
         diff = pos.index_select(0, neighbours.view(-1)).view(*neighbours.shape, 3) - pos.unsqueeze(1)
         # empty slots (an atom paired with itself) get a unit vector: no zero-length norm, no NaN gradient

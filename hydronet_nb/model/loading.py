@@ -13,19 +13,23 @@ from .weights import load_schnet
 MODEL_NAMES = ("published", "pretrained")
 
 
-def load_model(spec: str | Path) -> torch.nn.Module:
-    """A SchNet ready to predict, from ``spec``:
+def load_model(spec: str | Path, fast: bool = True) -> torch.nn.Module:
+    """A SchNet ready to predict (eval mode), from ``spec``:
 
     * ``"published"``: the paper's IPU-pretrained weights (:mod:`hydronet_nb.model.published`);
     * ``"pretrained"``: the book's shipped checkpoint (:mod:`hydronet_nb.model.shipped`);
     * a folder written by ``hydronet-nb pretrain --export``;
     * a checkpoint file (a state_dict, or a training checkpoint such as ``best.pt``), with the paper's hyperparameters.
+
+    The module has PyG SchNet's signature, ``forward(z, pos, batch) -> energies [clusters, 1]``, and its
+    ``state_dict`` keys. ``fast`` (default): the tabulated fast path (:mod:`hydronet_nb.model.fast`);
+    ``fast=False``: PyG's own module with the same weights.
     """
     spec = str(spec)
     if spec == "published":
-        return load_published_model()
+        return load_published_model(fast=fast)
     if spec == "pretrained":
-        return load_pretrained()
+        return load_pretrained(fast=fast)
     if Path(spec).is_dir():
-        return load_pretrained(spec)
-    return load_schnet(spec)
+        return load_pretrained(spec, fast=fast)
+    return load_schnet(spec, fast=fast)

@@ -11,6 +11,6 @@ from .weights import load_schnet
 PUBLISHED_WEIGHTS = "published-model"
 
 
-def load_published_model(config: SchNetConfig = PAPER_CONFIG) -> torch.nn.Module:
+def load_published_model(config: SchNetConfig = PAPER_CONFIG, fast: bool = True) -> torch.nn.Module:
     """The published IPU-pretrained weights (fetched and checksum-verified), ready to predict."""
-    return load_schnet(fetch(PUBLISHED_WEIGHTS), config)
+    return load_schnet(fetch(PUBLISHED_WEIGHTS), config, fast=fast)

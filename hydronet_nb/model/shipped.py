@@ -44,9 +44,9 @@ def model_config(folder: str | Path = SHIPPED_DIR) -> SchNetConfig:
     return SchNetConfig(**json.loads(path.read_text())["model"])
 
 
-def load_pretrained(folder: str | Path = SHIPPED_DIR):
+def load_pretrained(folder: str | Path = SHIPPED_DIR, fast: bool = True):
     """The SchNet of an exported folder (default: the shipped one), in eval mode."""
-    return load_schnet(Path(folder) / WEIGHTS, model_config(folder))
+    return load_schnet(Path(folder) / WEIGHTS, model_config(folder), fast=fast)
 
 
 def learning_curve(folder: str | Path = SHIPPED_DIR) -> pd.DataFrame:

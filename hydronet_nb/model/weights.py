@@ -83,11 +83,12 @@ def load_weights(model: torch.nn.Module, state: dict, source: str = "weights", w
     return model
 
 
-def load_schnet(path: str | Path, config: SchNetConfig = PAPER_CONFIG) -> torch.nn.Module:
-    """A SchNet built with ``config`` carrying the weights in ``path``, in eval mode.
+def load_schnet(path: str | Path, config: SchNetConfig = PAPER_CONFIG, fast: bool = True) -> torch.nn.Module:
+    """A SchNet built with ``config`` carrying the weights in ``path``, in eval mode
+    (``fast=False``: PyG's own module; see :func:`~hydronet_nb.model.schnet.build_schnet`).
 
     Raises :class:`CheckpointError` listing expected and found shapes when the file was made for
     another architecture.
     """
-    model = build_schnet(config)
+    model = build_schnet(config, fast=fast)
     return load_weights(model, read_state_dict(path), str(path), f"SchNet({config})").eval()
