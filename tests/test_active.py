@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from hydronet_nb.finetune.active import ErfRule, RandomRule, cluster_errors, per_cluster_mean
+from hydronet_nb.evaluate.metrics import per_cluster_mean
+from hydronet_nb.finetune.active import ErfRule, RandomRule, cluster_errors
 
 
 def test_per_cluster_mean_slices_by_atoms_not_waters():
@@ -48,3 +49,31 @@ def test_random_rule_takes_the_budget():
     assert len(rule.select(None, np.zeros(10), rng, 1)) == 0
     assert len(rule.select(None, np.zeros(4), rng, 2)) == 4  # never more than the pool
     assert len(set(rule.select(None, np.zeros(10), rng, 2))) == 5
+
+
+def test_force_angle_in_unit_interval_for_opposite_and_zero_vectors():
+    from hydronet_nb.evaluate.metrics import force_angle_error, force_magnitude_error
+
+    ref = np.array([[1.0, 0, 0], [1.0, 0, 0], [0, 0, 0], [0, 2.0, 0], [1.0, 1.0, 0]])
+    pred = np.array([[1.0, 0, 0], [-3.0, 0, 0], [1.0, 0, 0], [0, 0, 0], [0, 5.0, 0]])
+    np.testing.assert_allclose(force_angle_error(pred, ref), [0.0, 1.0, 0.5, 0.5, 0.25])
+    np.testing.assert_allclose(force_magnitude_error(pred, ref), [0.0, 2.0, 1.0, -2.0, 5.0 - np.sqrt(2.0)])
+    # cosines a hair beyond 1 from rounding are clamped
+    assert force_angle_error(np.array([[1e8, 1e-8, 0]]), np.array([[1e8, 0, 0]]))[0] == pytest.approx(0.0)
+
+
+def test_cluster_and_set_metrics_by_hand():
+    from hydronet_nb.evaluate.metrics import cluster_metrics, set_metrics
+
+    f_ref = np.zeros((9, 3))
+    f_pred = np.zeros((9, 3))
+    f_pred[:3, 0] = 3.0  # cluster 0 (one water): every atom off by 3 in x
+    table = cluster_metrics([1.0, 4.0], [0.0, 0.0], [1, 2], f_pred, f_ref, [3, 6])
+    np.testing.assert_allclose(table.error_per_water, [1.0, 2.0])
+    np.testing.assert_allclose(table.force_mae, [1.0, 0.0])
+    np.testing.assert_allclose(table.f_mag, [3.0, 0.0])
+    np.testing.assert_allclose(table.f_ang, [0.5, 0.5])  # zero reference forces: no direction
+    table["set"] = "test"
+    row = set_metrics(table).loc["test"]
+    assert row.mae_per_water == pytest.approx(1.5) and row.rmse_per_water == pytest.approx(np.sqrt(2.5))
+    assert row.force_mae == pytest.approx(0.5)

@@ -29,20 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf, erfinv
 
+from ..evaluate.metrics import per_cluster_mean
+
 #: the paper's energy weight and tolerance
 ENERGY_WEIGHT = 0.05
 P_TOL = 0.15
-
-
-def per_cluster_mean(per_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
-    """The mean of ``per_atom`` values over each cluster's atoms (clusters stored one after another)."""
-    per_atom, n_atoms = np.asarray(per_atom, dtype=float), np.asarray(n_atoms, dtype=np.int64)
-    if per_atom.shape[0] != n_atoms.sum():
-        raise ValueError(f"{per_atom.shape[0]} per-atom values for clusters of {n_atoms.sum()} atoms in all")
-    if (n_atoms <= 0).any():
-        raise ValueError("every cluster needs at least one atom")
-    starts = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
-    return np.add.reduceat(per_atom, starts) / n_atoms
 
 
 def cluster_errors(e_pred, e_ref, n_water, f_pred, f_ref, n_atoms, energy_weight: float = ENERGY_WEIGHT):
