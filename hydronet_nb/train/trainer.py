@@ -250,6 +250,7 @@ class Trainer:
                 "val_energy_mse": val["energy_mse"], "val_force_mse": val["force_mse"],
                 "val_mae_per_water": val["mae_per_water"], "lr": lr, "epoch_time_s": train["seconds"],
                 "clusters_per_s": train["clusters"] / train["seconds"], "best": improved,
+                "threads": torch.get_num_threads(), "device": str(self.device.torch_device),
             }
             self.history.append(metrics)
             if self.is_main:
