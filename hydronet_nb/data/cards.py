@@ -170,5 +170,40 @@ def render_model_card(facts: dict) -> str:
         *[f"| {r['n_water']} | {r['set']} | {r['clusters']} | {r['mae_per_water']:.4f} |" for r in facts["by_size"]],
         "", f"The learning curve is `{facts['files']['metrics']}` (one row per epoch); `{facts['files']['errors']}` holds "
         "every test prediction.", "",
+        *_settled_lines(facts), *_previous_lines(facts),
     ]
     return "\n".join(lines)
+
+
+def _threads(run: dict) -> str:
+    threads = "not recorded" if run["threads"] is None else f"{run['threads']} torch thread(s)"
+    return f"epochs {run['first']}-{run['last']}: {threads}" + (f" on {run['device']}" if run.get("device") else "")
+
+
+def _settled_lines(facts: dict) -> list[str]:
+    s = facts.get("settledness")
+    if not s:
+        return []
+    lines = ["## How the run ended", "",
+             f"- validation MAE per water over the last {s['epochs']} epochs: mean {s['mean']:.4f}, range {s['range']:.4f} "
+             f"({s['range_over_mean']:.0%} of the mean; settled means below 20%: **{'yes' if s['settled'] else 'no'}**)"]
+    lines += [f"- {_threads(run)}" for run in facts.get("threads_per_epoch", [])]
+    return lines + [""]
+
+
+def _previous_lines(facts: dict) -> list[str]:
+    old = facts.get("previous")
+    if not old:
+        return []
+    new = {m["set"]: m for m in facts["metrics"]}
+    lines = ["## Against the checkpoint it replaced", "",
+             f"The previous checkpoint: {old['epochs_run']} epochs (best {old['best_epoch']}), "
+             f"{(old.get('train_seconds') or 0) / 60:.0f} min of training passes, "
+             f"{old.get('median_clusters_per_s') or 0:.0f} clusters/s median, on {old.get('hardware')}.", "",
+             "| set | MAE per water before | after | RMSE per water before | after |", "|---|---|---|---|---|"]
+    for m in old.get("metrics", []):
+        n = new.get(m["set"])
+        if n:
+            lines.append(f"| {m['set']} | {m['mae_per_water']:.4f} | {n['mae_per_water']:.4f} | "
+                         f"{m['rmse_per_water']:.4f} | {n['rmse_per_water']:.4f} |")
+    return lines + [""]

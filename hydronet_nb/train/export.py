@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.cards import MODEL_CARD, write_card
+from ..data.cards import MODEL_CARD, read_card, write_card
 from ..device import describe_hardware
 from ..evaluate.metrics import error_summary, errors_by_size
 from ..evaluate.predict import prediction_table
@@ -22,9 +22,40 @@ DESCRIPTION = ("SchNet with the paper's hyperparameters, pretrained on the book'
                "`hydronet_nb/resources/embedded/DATASET.md`). Energies in kcal/mol relative to relaxed monomers; errors per water.")
 
 
+#: the last epochs over which a run must have settled (validation MAE range within SETTLED_FRACTION of its mean)
+SETTLED_EPOCHS, SETTLED_FRACTION = 20, 0.2
+
+
+def settledness(metrics: pd.DataFrame, epochs: int = SETTLED_EPOCHS) -> dict:
+    """Range and mean of the validation MAE per water over the last ``epochs`` epochs, and their ratio."""
+    tail = metrics["val_mae_per_water"].tail(epochs)
+    spread = float(tail.max() - tail.min())
+    return {"epochs": int(len(tail)), "mean": float(tail.mean()), "range": spread,
+            "range_over_mean": spread / float(tail.mean()), "settled": spread < SETTLED_FRACTION * float(tail.mean())}
+
+
+def threads_per_epoch(metrics: pd.DataFrame) -> list[dict]:
+    """Runs of epochs with the same torch thread count and device: ``[{first, last, threads, device}]``
+    (``threads`` None for epochs logged before the trainer recorded it)."""
+    out: list[dict] = []
+    for row in metrics.itertuples():
+        threads = getattr(row, "threads", None)
+        threads = None if threads is None or pd.isna(threads) else int(threads)
+        device = getattr(row, "device", None)
+        device = None if device is None or (isinstance(device, float) and pd.isna(device)) else str(device)
+        if out and out[-1]["threads"] == threads and out[-1]["device"] == device:
+            out[-1]["last"] = int(row.epoch)
+        else:
+            out.append({"first": int(row.epoch), "last": int(row.epoch), "threads": threads, "device": device})
+    return out
+
+
 def card_facts(*, config: dict, command: str, data_files, metrics: pd.DataFrame, errors: pd.DataFrame, best_epoch: int,
-               hardware: str, n_parameters: int, weights_bytes: int) -> dict:
-    """The facts of a model card (``MODEL.json``), from the run's log and the exported model's errors."""
+               hardware: str, n_parameters: int, weights_bytes: int, previous: dict | None = None) -> dict:
+    """The facts of a model card (``MODEL.json``), from the run's log and the exported model's errors.
+
+    ``previous``: the card of the checkpoint this export replaces (its numbers are shown beside the new ones).
+    """
     summary, by_size = error_summary(errors), errors_by_size(errors)
     return {
         "title": TITLE, "description": DESCRIPTION, "command": command, "config": config,
@@ -40,6 +71,11 @@ def card_facts(*, config: dict, command: str, data_files, metrics: pd.DataFrame,
         "by_size": [{"n_water": int(r.n_water), "set": r.set, "clusters": int(r.clusters),
                      "mae_per_water": float(r.mae_per_water)} for r in by_size.itertuples()],
         "files": {"metrics": METRICS, "errors": ERRORS},
+        "settledness": settledness(metrics), "threads_per_epoch": threads_per_epoch(metrics),
+        "previous": None if previous is None else {
+            "epochs_run": previous.get("epochs_run"), "best_epoch": previous.get("best_epoch"),
+            "train_seconds": previous.get("train_seconds"), "hardware": previous.get("hardware"),
+            "median_clusters_per_s": previous.get("median_clusters_per_s"), "metrics": previous.get("metrics", [])},
     }
 
 
@@ -53,6 +89,10 @@ def export(run_dir: str | Path, dest: str | Path, *, config: dict, data_files: l
     """
     run_dir, dest = Path(run_dir), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    try:  # the card of what this export replaces, to show its numbers beside the new ones
+        previous = read_card(dest, MODEL_CARD)
+    except FileNotFoundError:
+        previous = None
     best = load_checkpoint(run_dir / BEST)
     save_checkpoint(dest / WEIGHTS, {k: v.contiguous() for k, v in best["model"].items()})
     atomic_write_json(dest / CONFIG, config)
@@ -67,5 +107,5 @@ def export(run_dir: str | Path, dest: str | Path, *, config: dict, data_files: l
                        metrics=metrics, errors=table, best_epoch=best["epoch"], hardware=describe_hardware(),
                        # the state_dict lists the shared filter networks twice: count the parameters
                        n_parameters=sum(p.numel() for p in model.parameters()),
-                       weights_bytes=(dest / WEIGHTS).stat().st_size)
+                       weights_bytes=(dest / WEIGHTS).stat().st_size, previous=previous)
     return write_card(dest, MODEL_CARD, facts)
