@@ -50,6 +50,14 @@ inline int omp_threads() {
 #endif
 }
 
+inline int omp_thread() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 inline void set_threads(int threads) {
 #ifdef _OPENMP
   if (threads > 0) omp_set_num_threads(threads);
@@ -86,12 +94,19 @@ void edge_scatter(int64_t A, int64_t K, int64_t F, int64_t G, int64_t N, const T
                   const T *e, const T *r, const T *tab, T inv_h, int order, T *out, int threads) {
   set_threads(threads);
   std::memset(out, 0, sizeof(T) * N * F);
+  // each thread sums into its own buffer (no races); the buffers are added in thread order, so the
+  // result is the same for a given thread count (one thread writes straight into out)
+  std::vector<std::vector<T>> parts;
 #pragma omp parallel
   {
-    // each thread sums into its own copy (no races), added up at the end; one thread writes directly
-    const bool alone = omp_threads() == 1;
-    std::vector<T> local(alone ? 0 : (size_t)(N * F), (T)0);
-    T *acc = alone ? out : local.data();
+    const int n_threads = omp_threads(), me = omp_thread();
+#pragma omp single
+    parts.assign(n_threads > 1 ? n_threads : 0, std::vector<T>());
+    T *acc = out;
+    if (n_threads > 1) {
+      parts[me].assign((size_t)(N * F), (T)0);
+      acc = parts[me].data();
+    }
 #pragma omp for schedule(static)
     for (int64_t a = 0; a < A; ++a) {
       const T *__restrict__ ga = gin + a * F;
@@ -108,11 +123,9 @@ void edge_scatter(int64_t A, int64_t K, int64_t F, int64_t G, int64_t N, const T
         for (int64_t f = 0; f < F; ++f) o[f] += ga[f] * (b[0] * t0[f] + b[1] * t1[f] + b[2] * t2[f] + b[3] * t3[f]);
       }
     }
-    if (!alone) {
-#pragma omp critical
-      for (int64_t i = 0; i < N * F; ++i) out[i] += local[(size_t)i];
-    }
   }
+  for (const auto &part : parts)
+    for (int64_t i = 0; i < N * F; ++i) out[i] += part[(size_t)i];
 }
 
 // out[a, s] = sum_f u[a, f] y[nbr[a, s], f] w_o(r[a, s])[f]
@@ -146,11 +159,17 @@ void table_grad(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T 
   set_threads(threads);
   const int64_t size = 2 * G * F;
   std::memset(out, 0, sizeof(T) * size);
+  std::vector<std::vector<T>> parts;  // as in edge_scatter: per-thread buffers, added in thread order
 #pragma omp parallel
   {
-    const bool alone = omp_threads() == 1;
-    std::vector<T> local(alone ? 0 : (size_t)size, (T)0);
-    T *acc = alone ? out : local.data();
+    const int n_threads = omp_threads(), me = omp_thread();
+#pragma omp single
+    parts.assign(n_threads > 1 ? n_threads : 0, std::vector<T>());
+    T *acc = out;
+    if (n_threads > 1) {
+      parts[me].assign((size_t)size, (T)0);
+      acc = parts[me].data();
+    }
 #pragma omp for schedule(static)
     for (int64_t a = 0; a < A; ++a) {
       const T *__restrict__ ua = u + a * F;
@@ -170,11 +189,9 @@ void table_grad(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T 
         }
       }
     }
-    if (!alone) {
-#pragma omp critical
-      for (int64_t i = 0; i < size; ++i) out[i] += local[(size_t)i];
-    }
   }
+  for (const auto &part : parts)
+    for (int64_t i = 0; i < size; ++i) out[i] += part[(size_t)i];
 }
 
 }  // namespace

@@ -228,14 +228,19 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------------
 
+    def resume(self) -> None:
+        """Continue ``out_dir/last.pt`` now, if there is one (otherwise the first :meth:`fit` does it)."""
+        if not self._resumed:
+            self._resume()
+
     def fit(self, epochs: int | None = None) -> pd.DataFrame:
         """Train until ``epochs`` epochs in all (default ``config.epochs``) or early stopping; the metrics table.
 
         The first call continues ``out_dir/last.pt`` if present.
         """
-        if not self._resumed:
-            self._resume()
-        while self.epoch < (epochs or self.config.epochs) and not self.stopped:
+        self.resume()
+        target = self.config.epochs if epochs is None else epochs
+        while self.epoch < target and not self.stopped:
             lr = self.optimizer.param_groups[0]["lr"]
             train, val = self.train_epoch(), self.evaluate()
             self.scheduler.step(val["loss"])

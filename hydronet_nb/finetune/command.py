@@ -1,0 +1,222 @@
+"""``hydronet-nb finetune --config FILE``: finetune SchNet on forces of non-minima, with active sampling.
+
+The config (JSON or YAML; paths relative to the file)::
+
+    data:
+      source: embedded              # embedded | pnnl
+      path: nonmin_data.hdf5        # pnnl: the HDF5 file (forces = -gradient)
+      split: split_00_nonmin.npz    # train, val, test, examine, reserve (embedded: its own)
+    start: pretrained               # pretrained | published | scratch | an exported folder | a checkpoint file
+    model: {}                       # SchNetConfig fields (scratch only; loaded weights bring theirs)
+    training: {energy_weight: 0.05, batch_size: 32, lr: 5.0e-4}   # TrainConfig fields
+    schedule: {initial_epochs: 50, rounds: 50, epochs_per_round: 10, final_epochs: 50, final_patience: 50}
+    active: {rule: active, p_tol: 0.15, examine: 1000, seed: 0}     # rule: active | random | none
+    output: runs/finetune
+
+``rule: random`` needs ``budget``: the number of additions per round (a list), or the path of an
+active run's ``additions.csv`` to copy them from (the baseline at equal labelling budget).
+Rerun the same command to continue a stopped run. The output folder gets the trainer's files
+(:mod:`hydronet_nb.train.trainer`) and the driver's (:mod:`hydronet_nb.finetune.rounds`),
+``config.json`` and ``summary.json`` (test metrics of the best epoch).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from ..utils.config import check_keys, from_mapping, read_mapping
+
+SECTIONS = ("data", "start", "model", "training", "schedule", "active", "output")
+DATA_SOURCES = ("embedded", "pnnl")
+RULES = ("active", "random", "none")
+#: training settings of the finetuning when the config does not say: the paper's energy weight
+DEFAULT_TRAINING = {"energy_weight": 0.05}
+
+
+@dataclasses.dataclass
+class DataSettings:
+    source: str = "embedded"
+    path: str | None = None
+    split: str | None = None
+
+    def __post_init__(self):
+        if self.source not in DATA_SOURCES:
+            raise ValueError(f"data.source must be one of {', '.join(DATA_SOURCES)}; got {self.source!r}")
+        if self.source == "pnnl" and not (self.path and self.split):
+            raise ValueError("data.source pnnl needs data.path (the HDF5 file) and data.split (its split file)")
+
+
+@dataclasses.dataclass
+class ActiveSettings:
+    rule: str = "active"
+    p_tol: float = 0.15
+    examine: int | None = None  # pool size per round (default: the split's examine set)
+    budget: list | str | None = None  # random: additions per round, or an active run's additions.csv
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.rule not in RULES:
+            raise ValueError(f"active.rule must be one of {', '.join(RULES)}; got {self.rule!r}")
+        if self.rule == "random" and self.budget is None:
+            raise ValueError("active.rule random needs active.budget (a list, or an active run's additions.csv)")
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    data: DataSettings
+    start: str
+    model: "SchNetConfig"  # noqa: F821 (hydronet_nb.model.schnet)
+    training: "TrainConfig"  # noqa: F821 (hydronet_nb.train.config)
+    schedule: "Schedule"  # noqa: F821 (hydronet_nb.finetune.rounds)
+    active: ActiveSettings
+    output: Path
+
+    def as_dict(self) -> dict:
+        return {"data": dataclasses.asdict(self.data), "start": self.start, "model": self.model.as_dict(),
+                "training": self.training.as_dict(), "schedule": dataclasses.asdict(self.schedule),
+                "active": dataclasses.asdict(self.active), "output": str(self.output)}
+
+
+def read_config(path: str | Path) -> FinetuneConfig:
+    """A :class:`FinetuneConfig` from a JSON or YAML file; errors name the file and the key."""
+    from ..model.schnet import SchNetConfig
+    from ..train.config import TrainConfig
+    from .rounds import Schedule
+
+    path = Path(path)
+    raw = check_keys(read_mapping(path), SECTIONS, "config", str(path))
+    if "output" not in raw:
+        raise ValueError(f"{path}: 'output' (the folder for checkpoints and logs) is missing")
+    here = path.parent
+
+    def resolve(value):
+        return None if value is None else str(here / Path(value).expanduser())
+
+    data = check_keys(raw.get("data") or {}, [f.name for f in dataclasses.fields(DataSettings)], "data", str(path))
+    for key in ("path", "split"):
+        data[key] = resolve(data.get(key))
+    start = str(raw.get("start", "pretrained"))
+    if start not in ("pretrained", "published", "scratch"):
+        start = resolve(start)
+    active = from_mapping(ActiveSettings, raw.get("active"), "active", str(path))
+    if isinstance(active.budget, str):
+        active.budget = resolve(active.budget)
+    return FinetuneConfig(
+        DataSettings(**data), start, from_mapping(SchNetConfig, raw.get("model"), "model", str(path)),
+        TrainConfig.from_dict({**DEFAULT_TRAINING, **(raw.get("training") or {})}, str(path)),
+        from_mapping(Schedule, raw.get("schedule"), "schedule", str(path)), active, Path(resolve(raw["output"])))
+
+
+def load_nonminima(settings: DataSettings):
+    """The labelled non-minima with their five-part split, as one ClusterSet."""
+    from ..data import datasets
+
+    if settings.source == "pnnl":
+        data = datasets.load_file(settings.path, settings.split, name="nonmin")
+    else:
+        data = datasets.load_dataset("nonmin")
+    if data.split is None:
+        raise ValueError(f"{data.name}: needs a split file with train, val, test, examine and reserve indices")
+    return data
+
+
+def start_model(config: FinetuneConfig):
+    """The model finetuning starts from: shipped or published weights, a file or folder, or a seeded scratch SchNet."""
+    from ..model.loading import load_model
+    from ..model.schnet import build_schnet
+    from ..train.config import seed_everything
+
+    seed_everything(config.training.seed)
+    if config.start == "scratch":
+        return build_schnet(config.model), config.model
+    from ..model.shipped import model_config
+
+    model = load_model(config.start)
+    spec = Path(config.start)
+    model_cfg = model_config(spec) if spec.is_dir() else (
+        model_config() if config.start == "pretrained" else config.model)
+    return model.train(), model_cfg
+
+
+def make_rule(settings: ActiveSettings):
+    import pandas as pd
+
+    from .active import ErfRule, RandomRule
+
+    if settings.rule == "none":
+        return None
+    if settings.rule == "active":
+        return ErfRule(settings.p_tol)
+    budget = settings.budget
+    if isinstance(budget, str):
+        additions = pd.read_csv(budget)
+        rounds = int(additions["round"].max()) if len(additions) else 0
+        counts = additions.groupby("round").size()
+        budget = [int(counts.get(r, 0)) for r in range(1, rounds + 1)]
+    return RandomRule(tuple(int(n) for n in budget))
+
+
+def run(config: FinetuneConfig, *, device=None, log=print) -> dict:
+    """Finetune as configured (continuing a stopped run); returns the summary."""
+    from ..evaluate.metrics import cluster_metrics, set_metrics
+    from ..evaluate.predict import predict
+    from ..train.checkpoints import BEST, load_checkpoint
+    from ..train.trainer import Trainer
+    from ..utils.files import atomic_write_json
+    from .rounds import ActiveSampler
+
+    data = load_nonminima(config.data)
+    split = data.split
+    val = data.subset(split["val_idx"], name="val")
+    model, model_cfg = start_model(config)
+    config.output.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(config.output / "config.json", config.as_dict())
+
+    def make_trainer(train_set):
+        return Trainer(model, train_set, val, config.training, config.output, model_config=model_cfg.as_dict(),
+                       device=device, callbacks=[_print_epoch])
+
+    sampler = ActiveSampler(make_trainer, data, split, config.schedule, config.output, rule=make_rule(config.active),
+                            energy_weight=config.training.energy_weight, examine_size=config.active.examine,
+                            seed=config.active.seed, log=log)
+    history = sampler.run()
+    trainer = sampler.trainer
+    best = load_checkpoint(config.output / BEST)
+    trainer.model.load_state_dict(best["model"])
+    trainer.model.eval()
+    test = data.subset(split["test_idx"], name="test")
+    table, forces = predict(trainer.model, test)
+    import numpy as np
+
+    metrics = cluster_metrics(table["energy"], test.energy, test.n_water, np.concatenate(forces), test.forces,
+                              test.n_atoms).assign(set="test")
+    row = set_metrics(metrics).loc["test"]
+    summary = {"best_epoch": int(best["epoch"]), "epochs_run": len(history), "train_clusters": len(trainer.train),
+               "added": int(len(sampler.additions())), "device": str(trainer.device),
+               "test": {k: float(row[k]) for k in ("mae_per_water", "rmse_per_water", "force_mae", "f_mag", "f_ang")}}
+    atomic_write_json(config.output / "summary.json", summary)
+    log(f"best epoch {summary['best_epoch']}: test E/water MAE {row.mae_per_water:.4f}, force MAE "
+        f"{row.force_mae:.3f}, F_mag {row.f_mag:.3f}, F_ang {row.f_ang:.4f}")
+    return summary
+
+
+def _print_epoch(trainer, m: dict) -> None:
+    force = m.get("val_force_mse")
+    print(f"epoch {m['epoch']:4d}  train {m['train_loss']:.5g}  val {m['val_loss']:.5g}  "
+          f"val force RMSE {force ** 0.5 if force is not None else float('nan'):.3f}  "
+          f"val MAE/water {m['val_mae_per_water']:.4f}  lr {m['lr']:.3g}  {m['clusters_per_s']:.0f} clusters/s"
+          + ("  *" if m["best"] else ""), flush=True)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    run(read_config(args.config))
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Register ``hydronet-nb finetune``."""
+    p = subparsers.add_parser("finetune", help="finetune SchNet on forces of non-minima with active sampling (resumable)",
+                              description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("--config", required=True, help="JSON or YAML config file")
+    p.set_defaults(func=cmd_finetune)
