@@ -127,3 +127,13 @@ def test_config_errors_name_the_key(tmp_path):
     path.write_text("output: x\nschedule: {round: 3}\n")
     with pytest.raises(ValueError, match="schedule.round"):
         command.read_config(path)
+
+
+@pytest.mark.parametrize("name", ["finetune_forces", "finetune_forces_scratch", "finetune_forces_full"])
+def test_shipped_configs_read(name):
+    from pathlib import Path
+
+    config = command.read_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml")
+    assert config.training.energy_weight == 0.05 and config.active.rule == "active"
+    assert config.start == ("scratch" if name.endswith("scratch") else "pretrained")
+    assert config.schedule.total == (590 if name.endswith("full") else 170)
