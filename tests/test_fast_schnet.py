@@ -146,3 +146,21 @@ def test_cuda_matches_cpu(weights, cluster_sets):
     z, pos, batch = collate(clusters)
     e_gpu = gpu(z.cuda(), pos.cuda(), batch.cuda()).cpu()
     torch.testing.assert_close(e_gpu, cpu(z, pos, batch), rtol=0, atol=1e-3)
+
+
+def test_pytorch_ops_path_matches_the_fused_kernels(weights, cluster_sets):
+    """The path CUDA tensors take (PyTorch ops instead of the C++ kernels), here on the CPU."""
+    from hydronet_nb.model import cfconv
+
+    clusters = cluster_sets["200 non-minima"][:20]
+    fast = fast_model(weights["pretrained"])
+    e_fused, f_fused, _ = energies_and_forces(fast, clusters)
+    lib, error = cfconv._LIB, cfconv._LIB_ERROR
+    cfconv._LIB, cfconv._LIB_ERROR = None, "disabled in the test"
+    try:
+        assert cfconv.kernel_backend("cpu") == "pytorch"
+        e_torch, f_torch, _ = energies_and_forces(fast, clusters)
+    finally:
+        cfconv._LIB, cfconv._LIB_ERROR = lib, error
+    torch.testing.assert_close(e_torch, e_fused, rtol=0, atol=1e-3)
+    torch.testing.assert_close(f_torch, f_fused, rtol=0, atol=1e-3)
