@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -58,3 +59,51 @@ def recorded_values(executed: Path) -> dict:
             except json.JSONDecodeError:
                 values[name] = text
     return values
+
+
+#: a glue reference in a Markdown cell: the role ``{glue:text}`key:format``` / ``{glue:md}`key``` or the
+#: directive ```` ```{glue:md} key ````
+GLUE_ROLE = re.compile(r"\{glue(?::(text|md|any|figure|math))?\}`([^`]+)`")
+GLUE_DIRECTIVE = re.compile(r"```\{glue(?::(md|any|figure|math))?\}\s+(\S+)")
+
+
+def glue_outputs(executed: Path) -> dict:
+    """The mime bundle of every value a notebook glued, by key."""
+    out = {}
+    for cell in json.loads(executed.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name is not None:
+                out[name] = output["data"]
+    return out
+
+
+def glue_problems(executed: Path) -> list[str]:
+    """What a ``jupyter-book build -W`` would warn about in the glue references of an executed notebook:
+    keys never recorded, Markdown pasted from a value without Markdown, numbers that do not take their format."""
+    from myst_nb.core.variables import format_plain_text
+
+    glued, problems = glue_outputs(executed), []
+    names = [o.get("metadata", {}).get("scrapbook", {}).get("name") for c in json.loads(executed.read_text())["cells"]
+             for o in c.get("outputs", [])]
+    problems += [f"{n}: recorded twice" for n in sorted({n for n in names if n and names.count(n) > 1})]
+    for cell in json.loads(executed.read_text())["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        refs = [(kind or "any", body) for kind, body in GLUE_ROLE.findall(text)]
+        refs += [(kind or "any", key) for kind, key in GLUE_DIRECTIVE.findall(text)]
+        for kind, body in refs:
+            key, _, spec = body.partition(":") if kind == "text" else (body.split(":")[0], "", "")
+            if key not in glued:
+                problems.append(f"{key}: cited ({kind}) but never recorded")
+            elif kind == "md" and not any(k.endswith("text/markdown") for k in glued[key]):
+                problems.append(f"{key}: cited as Markdown but recorded without text/markdown")
+            elif kind == "text":
+                plain = next((v for k, v in glued[key].items() if k.endswith("text/plain")), None)
+                plain = "".join(plain) if isinstance(plain, list) else plain
+                try:
+                    format_plain_text(plain, spec)
+                except Exception as exc:  # what glue:text reports as "Failed to format text/plain data"
+                    problems.append(f"{key}: {plain!r} does not take the format {spec!r} ({exc})")
+    return problems

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from notebook_harness import ROOT, recorded_values, run_notebook, toc_notebooks
+from notebook_harness import ROOT, glue_problems, recorded_values, run_notebook, toc_notebooks
 
 
 def check_quickstart(v):
@@ -69,6 +69,7 @@ def test_chapter_runs_with_test_profile(notebook):
     executed = run_notebook(notebook, profile="test")
     values = recorded_values(executed)
     CHECKS[notebook.stem](values)
+    assert not glue_problems(executed), f"{notebook.name}: the -W build would warn"
 
 
 def test_every_chapter_has_a_parameters_cell():
@@ -86,3 +87,41 @@ def test_notebooks_are_committed_without_outputs():
         cells = json.loads((ROOT / name).read_text())["cells"]
         dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
         assert not dirty, f"{name}: cells {dirty} carry outputs; strip them (nbstripout)"
+
+
+# --- the chapters on a folder of minima only (PNNL's layout: no non-minima, no second PES, no card) -------
+
+
+@pytest.fixture(scope="module")
+def minima_only(tmp_path_factory):
+    """Six embedded minima of each size W3-W25 with a split file, and nothing else."""
+    import numpy as np
+
+    from hydronet_nb.data import datasets as D
+    from hydronet_nb.data.splits import sample_rows, split_indices
+    from hydronet_nb.io.pnnl import write_pnnl_hdf5, write_split
+
+    folder = tmp_path_factory.mktemp("minima-only")
+    embedded = D.load_dataset("min")
+    minima = embedded[sample_rows(embedded.size, 6, seed=1)]
+    write_pnnl_hdf5(folder / "min_data.hdf5", minima)
+    write_split(folder / "split_00_min.npz", **split_indices(len(minima), (0.8, 0.1, 0.1), np.random.default_rng(0)))
+    assert sorted(p.name for p in folder.iterdir()) == ["min_data.hdf5", "split_00_min.npz"]
+    return folder
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("stem", ["01_data_exploration", "02_ipu_pretraining"])
+def test_chapters_on_a_folder_of_minima_only_cite_only_what_they_record(minima_only, tmp_path, stem):
+    """Every glue key a chapter quotes is recorded on this path too, so the book builds with -W on such a folder."""
+    extra = {"run_dir": str(tmp_path / "run")} if stem.startswith("02") else {}
+    executed = run_notebook(ROOT / "notebooks" / f"{stem}.ipynb", profile="test", data_dir=str(minima_only), **extra)
+    assert not glue_problems(executed)
+    values = recorded_values(executed)
+    if stem.startswith("01"):
+        from hydronet_nb.io.pnnl import read_pnnl_hdf5
+
+        assert values["n_datasets"] == 1 and "n_nonmin" not in values
+        assert values["n_min"] == len(read_pnnl_hdf5(minima_only / "min_data.hdf5"))
+    else:
+        assert values["demo_epochs"] >= 1 and "shipped_extrapolation_mae" not in values

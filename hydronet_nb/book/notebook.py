@@ -9,16 +9,22 @@ chapter's settings for the profile:
 
 ``$HYDRONET_NB_PROFILE`` overrides the notebook's own choice: it lets a whole-book build run
 every chapter with one profile. ``record(name, value)`` stores a value in the executed
-notebook (``myst_nb.glue``): the prose quotes it and the tests assert on it.
+notebook (``myst_nb.glue``): the prose quotes it and the tests assert on it; every key a chapter
+quotes is recorded on every path through it (sentences about data a folder may lack are recorded
+whole, with :func:`record_text` and :mod:`hydronet_nb.book.prose`). :func:`run_folder` is where a
+chapter's training runs live, so that rerunning the chapter continues them.
 """
 from __future__ import annotations
 
+import hashlib
 import os
-import warnings
+from pathlib import Path
 
 import numpy as np
 
 PROFILE_ENV = "HYDRONET_NB_PROFILE"
+#: the folder holding the chapters' training runs (default: ``runs/`` in the cache folder)
+RUNS_ENV = "HYDRONET_NB_RUNS"
 PROFILE_NAMES = ("test", "book", "full")
 
 #: per chapter, the settings of each profile
@@ -63,25 +69,16 @@ def settings(chapter: str, profile: str) -> dict:
     return {"profile": profile, **PROFILES[chapter][profile]}
 
 
-def set_style() -> None:
-    """The book's plotting style and warning filters."""
-    import matplotlib as mpl
-    import seaborn as sns
-
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (6.4, 4.0)})
-    warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated.*")
-
-
 def _short(value) -> str:
     return f"[{value[0]}..{value[-1]}]" if isinstance(value, list) and len(value) > 3 else str(value)
 
 
 def setup(chapter: str, profile: str, seed: int = 0) -> dict:
     """Style, seeds and warning filters for a chapter; returns its settings for ``profile``."""
-    set_style()
-    from ..train.config import seed_everything  # the one seeding function, shared with the trainer
+    from ..train.config import seed_everything
+    from .plots import set_style
+
+    set_style()  # the one seeding function, shared with the trainer
 
     seed_everything(seed)
     cfg = settings(chapter, profile)
@@ -96,3 +93,58 @@ def record(name: str, value) -> None:
     if isinstance(value, (np.floating, np.integer)):
         value = value.item()
     glue(name, value, display=False)
+
+
+def record_all(values: dict) -> None:
+    """:func:`record` every item of ``values``."""
+    for name, value in values.items():
+        record(name, value)
+
+
+def record_text(name: str, markdown: str) -> None:
+    """Store a sentence or paragraph (Markdown) under ``name``, quoted with ``{glue:md}`` in the prose."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, Markdown(markdown), display=False)
+
+
+def size_range(sizes) -> str:
+    """``[3, ..., 25]`` as ``"W3-W25"`` (a single size as ``"W3"``)."""
+    lo, hi = int(min(sizes)), int(max(sizes))
+    return f"W{lo}" if lo == hi else f"W{lo}-W{hi}"
+
+
+def run_folder(name: str, profile: str, *identity) -> Path:
+    """Where chapter run ``name`` writes its checkpoints, so that rerunning the chapter continues it.
+
+    ``$HYDRONET_NB_RUNS/<name>-<profile>[-<hash of identity>]`` (default: ``<cache>/runs``); ``identity``
+    (e.g. the data folder) keeps runs on other data apart. The trainer refuses to continue a run on
+    data whose fingerprint changed, naming the change.
+    """
+    from ..io.reference_files import cache_dir
+
+    root = Path(os.environ.get(RUNS_ENV) or cache_dir() / "runs")
+    tag = "-" + hashlib.sha256(repr(identity).encode()).hexdigest()[:8] if any(i is not None for i in identity) else ""
+    return root / f"{name}-{os.environ.get(PROFILE_ENV) or profile}{tag}"
+
+
+def set_style() -> None:
+    """The book's plotting style (:func:`hydronet_nb.book.plots.set_style`)."""
+    from .plots import set_style as style
+
+    style()
+
+
+def join_numbers(values, fmt: str = ".0f", word: str = "and") -> str:
+    """``(260.0, 300.0)`` as ``"260 and 300"``."""
+    texts = [format(v, fmt) for v in values]
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + f" {word} " + texts[-1]
+
+
+def record_sentence(name: str, values: dict | None = None, present: bool | None = None) -> None:
+    """Record sentence ``name`` of :mod:`hydronet_nb.book.prose` as ``<name>_text``: filled with ``values``, or its
+    stand-in when the data are absent (``present`` defaults to ``values is not None``)."""
+    from .prose import sentence
+
+    record_text(f"{name}_text", sentence(name, values, values is not None if present is None else present))

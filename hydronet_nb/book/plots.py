@@ -1,8 +1,41 @@
-"""Figures shared by several chapters."""
+"""The book's figures, in one style: :func:`set_style` once per chapter, then one function per kind of figure.
+
+Every function takes the tables the package computes (pandas, one row per cluster, per size or per
+epoch) and returns its axes, so a chapter's cell is a call and a title. Colours: seaborn's
+colorblind palette, one colour per data set (:func:`dataset_palette`).
+"""
 from __future__ import annotations
+
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
+
+#: the colour index of each data set in the colorblind palette (others: 3)
+DATASET_COLOURS = {"min": 0, "min_extrapolation": 4, "nonmin": 2}
+
+
+def set_style() -> None:
+    """The book's plotting style and warning filters."""
+    import matplotlib as mpl
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (6.4, 4.0)})
+    warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated.*")
+
+
+def dataset_palette(names) -> dict:
+    """One colour per data set name, the same in every figure."""
+    colours = sns.color_palette("colorblind")
+    return {n: colours[DATASET_COLOURS.get(n, 3)] for n in names}
+
+
+def _axes(axes, ncols=1, figsize=(7, 3.8)):
+    if axes is not None:
+        return axes
+    return plt.subplots(1, ncols, figsize=figsize)[1]
 
 
 def parity(ax: plt.Axes, reference, predicted, *, label: str = "", unit: str = "kcal/mol", hue=None, cmap="viridis"):
@@ -35,6 +68,198 @@ def learning_curves(metrics, axes=None, label: str = ""):
     mae_ax.set_xlabel("epoch")
     mae_ax.set_ylabel("validation MAE per water (kcal/mol)")
     return axes
+
+
+def parity_per_water(ax: plt.Axes, errors, *, xlabel: str = "reference E / N (kcal/mol per water)",
+                     ylabel: str = "SchNet E / N (kcal/mol per water)"):
+    """Predicted against reference energy per water, one colour per ``set`` of a prediction table."""
+    for name, group in errors.groupby("set", sort=False):
+        ax.scatter(group["reference"] / group["n_water"], group["predicted"] / group["n_water"], s=8, label=name)
+    lo, hi = ax.get_xlim()
+    ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def errors_overview(errors, by_size, target: float, *, reference_label: str = "reference"):
+    """Parity per water by set, and MAE per water per cluster size with the ``target`` line."""
+    _, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    parity_per_water(axes[0], errors, xlabel=f"{reference_label} E / N (kcal/mol per water)")
+    axes[0].set_title("parity, per water")
+    sns.barplot(data=by_size, x="n_water", y="mae_per_water", hue="set", dodge=False, ax=axes[1])
+    axes[1].axhline(target, color="k", lw=0.8, ls="--", label="target")
+    axes[1].legend(fontsize=8)
+    axes[1].set_xlabel("cluster size (waters)")
+    axes[1].set_ylabel("MAE per water (kcal/mol)")
+    axes[1].set_title("error per cluster size")
+    axes[1].tick_params(axis="x", labelsize=7)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def energies_and_errors(table):
+    """A prediction table: parity of total energies (coloured by size) and the error per water of each cluster."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    parity(ax1, table["reference"], table["energy"], hue=table["n_water"], label="waters")
+    ax1.set_title("total energy")
+    sns.barplot(x=table["n_water"], y=table["error_per_water"], ax=ax2, color="C0")
+    ax2.axhline(0, color="0.3", lw=0.8)
+    ax2.set_xlabel("waters")
+    ax2.set_ylabel("error per water (kcal/mol)")
+    ax2.set_title("predicted minus reference")
+    fig.tight_layout()
+    return ax1, ax2
+
+
+def forces_by_size(table, forces, ax=None):
+    """Largest and mean predicted force per cluster against its size (a prediction table and its forces)."""
+    ax = _axes(ax, figsize=(7, 3.6))
+    norms = [np.linalg.norm(f, axis=1) for f in forces]
+    ax.plot(table["n_water"], [n.max() for n in norms], "o-", label=r"max$_i\,|\mathbf{F}_i|$")
+    ax.plot(table["n_water"], [n.mean() for n in norms], "s-", label=r"mean$_i\,|\mathbf{F}_i|$")
+    ax.set_xlabel("waters")
+    ax.set_ylabel("predicted force (kcal/mol/Å)")
+    ax.legend()
+    return ax
+
+
+def energy_path(energies, ax=None, xlabel: str = "BFGS step"):
+    """Energy relative to the start along an optimisation (kcal/mol)."""
+    ax = _axes(ax, figsize=(6, 3.4))
+    ax.plot(np.asarray(energies) - energies[0])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("E - E(start) (kcal/mol)")
+    return ax
+
+
+def longest_bond(md_table, ax=None):
+    """The longest O-H bond of every frame of each trajectory (:func:`hydronet_nb.book.trajectories.longest_oh_bonds`)."""
+    ax = _axes(ax, figsize=(7, 3.8))
+    sns.lineplot(data=md_table, x="time_fs", y="max_OH", hue="model", ax=ax)
+    ax.set_yscale("log")
+    ax.set_xlabel("time (fs)")
+    ax.set_ylabel("longest O-H bond (Å)")
+    return ax
+
+
+# --- chapter 1: the data ---------------------------------------------------------------------------
+
+
+def sizes_histogram(energies, palette, ax=None):
+    """Clusters per size in each data set (an energy table)."""
+    ax = _axes(ax, figsize=(9, 3.8))
+    sns.histplot(data=energies, x="n_water", hue="dataset", palette=palette, discrete=True, multiple="dodge",
+                 shrink=0.85, ax=ax)
+    ax.set_xlabel("cluster size (waters)")
+    ax.set_ylabel("clusters")
+    return ax
+
+
+def energy_against_size(shown, lowest, palette):
+    """Energy and energy per water against size: sampled clusters, and the lowest minimum of each size."""
+    _, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, column, label in zip(axes, ("energy", "energy_per_water"), ("E (kcal/mol)", "E / N (kcal/mol per water)")):
+        sns.scatterplot(data=shown, x="n_water", y=column, hue="dataset", palette=palette, s=10, alpha=0.4,
+                        linewidth=0, ax=ax)
+        ax.plot(lowest["n_water"], lowest[column], "k.-", lw=1, label="lowest minimum")
+        ax.set_xlabel("cluster size N (waters)")
+        ax.set_ylabel(label)
+    axes[0].set_title("binding energy")
+    axes[1].set_title("binding energy per water")
+    axes[1].legend(fontsize=8, markerscale=1.5)
+    axes[0].legend().remove()
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def distributions(table, column: str, palette, ax=None, **kwargs):
+    """Density histogram of ``column`` per data set, each normalised to 1."""
+    ax = _axes(ax, figsize=(8, 4))
+    options = {"stat": "density", "common_norm": False, "element": "step", "fill": False, "bins": 60, **kwargs}
+    sns.histplot(data=table, x=column, hue="dataset", palette=palette, ax=ax, **options)
+    return ax
+
+
+def pair_scatter(pairs, first: str, second: str, ax=None):
+    """The same structures' energies per water on two surfaces (:func:`hydronet_nb.data.explore.pes_pairs`)."""
+    ax = _axes(ax, figsize=(5, 4.5))
+    sns.scatterplot(data=pairs, x="first", y="second", hue="n_water", palette="viridis", s=14, linewidth=0, ax=ax)
+    both = pairs[["first", "second"]]
+    lims = [both.min().min() - 0.2, both.max().max() + 0.2]
+    ax.plot(lims, lims, color="0.4", lw=0.8, ls="--")
+    ax.set_xlabel(f"{first} E / N (kcal/mol per water)")
+    ax.set_ylabel(f"{second} E / N (kcal/mol per water)")
+    ax.legend(title="waters", fontsize=8)
+    return ax
+
+
+def distance_histograms(distances, palette, ranges=(("O...O", (2.3, 8.0)), ("O-H", (0.90, 1.06)))):
+    """O...O and O-H distance distributions per data set (a :func:`hydronet_nb.data.hbonds.distance_table`)."""
+    _, axes = plt.subplots(1, len(ranges), figsize=(11, 3.8))
+    for ax, (pair, xlim) in zip(axes, ranges):
+        shown = distances[(distances["pair"] == pair) & distances["distance"].between(*xlim)]
+        distributions(shown, "distance", palette, ax=ax, bins=80)
+        ax.set_xlabel(f"{pair} distance (Å)")
+    axes[0].set_title("oxygen pairs (between molecules)")
+    axes[1].set_title("O-H bonds (within molecules)")
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def network_trends(networks, palette):
+    """Hydrogen bonds per water and the fraction of free O-H groups against size (mean +- sd per data set)."""
+    _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, column, label in zip(axes, ("hbonds_per_water", "free_oh_fraction"),
+                                 ("hydrogen bonds per water", "fraction of O-H not donating")):
+        sns.lineplot(data=networks, x="n_water", y=column, hue="dataset", palette=palette, marker="o",
+                     errorbar="sd", ax=ax)
+        ax.set_ylabel(label)
+        ax.set_xlabel("cluster size N (waters)")
+    axes[0].set_title("hydrogen bonds (mean ± sd)")
+    axes[1].set_title("free O-H groups")
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def reference_minima(compare, ax=None, potential: str = "AMOEBA2018", reference: str = "TTM2.1-F"):
+    """Lowest minima per size on two potentials (:func:`hydronet_nb.data.explore.against_reference_minima`)."""
+    ax = _axes(ax, figsize=(8, 4))
+    both = compare.dropna(subset=["lowest"])
+    ax.plot(compare["n_water"], compare["reference"], "ko-", label=f"{reference} global minimum (published)")
+    ax.plot(compare["n_water"], compare["at_reference"], "s--", label=f"{potential} at the same geometry")
+    ax.plot(compare["n_water"], compare["relaxed"], "^-", label=f"... relaxed on {potential}")
+    ax.plot(both["n_water"], both["lowest"], "v:", label="lowest minimum of the data here")
+    ax.set_xlabel("cluster size N (waters)")
+    ax.set_ylabel("E / N (kcal/mol per water)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+# --- chapter 2: pretraining ------------------------------------------------------------------------
+
+
+def packing_sweep(sweep, marked: int, ax=None):
+    """How full the slabs are against their size: packing against padding every cluster to the largest."""
+    ax = _axes(ax, figsize=(7, 3.6))
+    ax.plot(sweep["max_atoms"], 100 * sweep["packing"], "o-", ms=3, label="histogram packing")
+    ax.plot(sweep["max_atoms"], 100 * sweep["padding"], "--", label="one cluster per slab, padded")
+    ax.axvline(marked, color="0.6", lw=0.8)
+    ax.set_xlabel("atoms per pack")
+    ax.set_ylabel("real atoms (%)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def throughput_bars(shown, ax=None):
+    """Training throughput per hardware, log scale (:func:`hydronet_nb.evaluate.bench.throughput_comparison`)."""
+    ax = _axes(ax, figsize=(8, 4))
+    sns.barplot(data=shown, y="hardware", x="clusters_per_s", hue="hardware", legend=False, ax=ax)
+    ax.set_xscale("log")
+    ax.set_xlabel("training throughput (clusters/s, log scale)")
+    ax.set_ylabel("")
+    return ax
 
 
 def paper_story(ax: plt.Axes | None = None):

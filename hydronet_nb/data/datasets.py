@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..utils.resources import EMBEDDED_DIR
 from .cards import DATASET_CARD, has_card
+from .cards import read_card as _read_card
 from .clusters import ClusterSet
 from .splits import DEFAULT_FRACTIONS, SPLIT_KEYS, random_split, split_file_name
 
@@ -88,6 +89,12 @@ def potential_of(name: str, data_dir: str | Path | None = None) -> str:
     """The potential energy surface behind data set ``name`` (a generated folder has a card)."""
     table = GENERATED_POTENTIALS if has_card(resolve_dir(data_dir)) else RELEASE_POTENTIALS
     return table.get(name, "unknown")
+
+
+def read_card(data_dir: str | Path | None = None) -> dict | None:
+    """The facts of the data-set card in ``data_dir`` (its ``DATASET.json``), or None for a folder without one."""
+    folder = resolve_dir(data_dir)
+    return _read_card(folder, DATASET_CARD) if has_card(folder) else None
 
 
 # --- loading ----------------------------------------------------------------------------------------

@@ -252,6 +252,18 @@ def published_throughput():
     return table
 
 
+def published_rate(table, hardware: str, devices: int | None = None, clusters: int | None = None) -> float:
+    """Clusters per second of one row of :func:`published_throughput` (``hardware``, and ``devices``/``clusters`` if given)."""
+    rows = table[table.hardware == hardware]
+    if devices is not None:
+        rows = rows[rows.devices == devices]
+    if clusters is not None:
+        rows = rows[rows.clusters == clusters]
+    if len(rows) != 1:
+        raise KeyError(f"{len(rows)} published rows for {hardware}, {devices} devices, {clusters} clusters")
+    return float(rows["clusters_per_s"].iloc[0])
+
+
 def throughput_comparison(bench_table, clusters: int | None = None):
     """``hardware, clusters_per_s``: the published throughput on a data set of ``clusters`` (and the V100
     baseline, on its own 0.5M set) next to the unpacked variants of a :func:`run_bench` table measured here

@@ -90,3 +90,31 @@ def graph_energy_shift(model: torch.nn.Module, clusters, graph: torch.nn.Module,
         other = _energies(model, data, batch_size)
     return pd.DataFrame({"source": [data.label(i) for i in range(len(data))], "n_water": data.n_water,
                          "energy_model": own, "energy_graph": other, "shift_per_water": (other - own) / data.n_water})
+
+
+def mae_table(models: dict, sets: dict) -> pd.DataFrame:
+    """MAE per water (kcal/mol) of every model (columns) on every set of clusters (rows)."""
+    return pd.DataFrame({name: {label: float(predict(model, clusters)[0]["error_per_water"].abs().mean())
+                                for label, clusters in sets.items()} for name, model in models.items()})
+
+
+def packing_energy_difference(model: torch.nn.Module, clusters, pack_atoms: int = 192) -> dict:
+    """The largest difference (kcal/mol) between ``model``'s energies on ``clusters`` packed and one by one.
+
+    Returns ``clusters``, ``packs``, ``atom_rows`` (per pack), ``efficiency`` and ``max_difference``.
+    """
+    from ..train.losses import PackLoss
+    from ..train.packing import Packer
+    from ..train.packs import collate_packs
+
+    data = ClusterSet.from_clusters(clusters)
+    packer = Packer(data.n_atoms, pack_atoms)
+    rows = packer.packs()  # [packs, slots] cluster indices, -1 for an empty slot
+    pack = collate_packs(data, rows, pack_atoms, packer.slots, with_forces=False)
+    with torch.no_grad():
+        e_packed, _ = PackLoss(model, 1.0, pack_atoms, packer.slots).predict(pack)
+        e_plain = energy(model, *data.collate())
+    real = torch.from_numpy(rows >= 0)
+    difference = (e_packed[real] - e_plain[torch.from_numpy(rows)[real]]).abs().max()
+    return {"clusters": len(data), "packs": len(rows), "atom_rows": int(pack.z.shape[1]),
+            "efficiency": packer.efficiency, "max_difference": float(difference)}

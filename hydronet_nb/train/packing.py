@@ -130,3 +130,14 @@ class Packer:
                 taken[size] += count
             row += count
         return out[order(self.n_packs)]
+
+
+def efficiency_sweep(histogram: Mapping[int, int], limits) -> "pd.DataFrame":
+    """``max_atoms, packing, padding``: how full the packs of each size in ``limits`` are, against padding each
+    cluster to the largest (fractions of real atoms)."""
+    import pandas as pd
+
+    padding = padding_efficiency(histogram)
+    return pd.DataFrame({"max_atoms": list(limits),
+                         "packing": [packing_efficiency(pack_histogram(histogram, m), m) for m in limits],
+                         "padding": padding})
