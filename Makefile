@@ -13,6 +13,8 @@ ifneq ($(SHARED_REFERENCE),)
 export HYDRONET_NB_MIRROR ?= $(abspath $(SHARED_REFERENCE))
 endif
 export PYTHONHASHSEED := 0
+# the chapters' training runs (chapter 2's demo), continued by the next build; `make clean` forgets them
+export HYDRONET_NB_RUNS ?= $(abspath _build/runs)
 
 .PHONY: book test env vendor browser clean
 

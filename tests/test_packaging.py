@@ -1,0 +1,33 @@
+"""The package as users install it: a wheel holds the shipped files (data, not code) and declares what it needs."""
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from notebook_harness import ROOT
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(out)], check=True, capture_output=True, cwd=out)
+    (path,) = out.glob("hydronet_nb-*.whl")
+    return zipfile.ZipFile(path)
+
+
+def test_the_wheel_holds_the_embedded_data_set_and_the_shipped_checkpoint(wheel):
+    names = set(wheel.namelist())
+    for name in ("min_data.hdf5", "split_00_min.npz", "DATASET.json", "DATASET.md"):
+        assert f"hydronet_nb/resources/embedded/{name}" in names
+    for name in ("schnet.pt", "config.json", "metrics.csv", "errors.csv", "MODEL.json", "MODEL.md"):
+        assert f"hydronet_nb/resources/models/pretrained/{name}" in names
+    assert not any(n.startswith("hydronet_nb/resources/") and n.endswith(".py") for n in names)  # data, not code
+
+
+def test_the_wheel_requires_the_potentials_and_pooch(wheel):
+    metadata = wheel.read(next(n for n in wheel.namelist() if n.endswith("METADATA"))).decode()
+    required = [line.split()[1] for line in metadata.splitlines()
+                if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert {"openmm>=8.1", "tblite>=0.3", "pooch>=1.8"} <= set(required)
