@@ -252,6 +252,21 @@ def packing_sweep(sweep, marked: int, ax=None):
     return ax
 
 
+def speed_bars(bench, ax=None):
+    """The fast SchNet's speed over PyG's SchNet per task of a :func:`hydronet_nb.evaluate.bench.run_bench` table."""
+    ax = _axes(ax, figsize=(6, 4))
+    fast = bench[bench.variant == "fast"]
+    sns.barplot(data=fast, y="task", x="speed_vs_pyg", hue="task", legend=False, ax=ax)
+    ax.axvline(1.0, color="0.3", lw=1, ls="--")
+    for patch, value in zip(ax.patches, fast["speed_vs_pyg"]):
+        ax.annotate(f"{value:.1f}x", (patch.get_width(), patch.get_y() + patch.get_height() / 2),
+                    xytext=(3, 0), textcoords="offset points", va="center")
+    ax.set_xlabel("speed over PyG's SchNet (same clusters and weights)")
+    ax.set_ylabel("")
+    ax.set_title(f"{bench.attrs.get('device', '')}, {bench.attrs.get('threads', '?')} threads")
+    return ax
+
+
 def throughput_bars(shown, ax=None):
     """Training throughput per hardware, log scale (:func:`hydronet_nb.evaluate.bench.throughput_comparison`)."""
     ax = _axes(ax, figsize=(8, 4))

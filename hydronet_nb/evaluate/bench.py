@@ -1,235 +1,250 @@
-"""``hydronet-nb bench``: speed and peak memory of a training step, the book's code against a PyG baseline.
+"""``hydronet-nb bench``: the fast SchNet against PyG's own SchNet, the same clusters and weights.
 
-Every variant starts from the same weights and trains on the same clusters, one optimizer step
-per batch (loss, backward, gradient clamp, Adam):
+One run times, for each variant,
 
-* ``PyG SchNet with a dense kNN graph`` (:data:`BASELINE`) -- ``torch_geometric.nn.models.SchNet``
-  with the kNN graph written the obvious way (one distance matrix over the whole batch, other
-  clusters masked; PyG's own ``knn_graph`` needs ``pyg-lib``, which PyPI does not carry) and the
-  loss written inline. It is not PyG as shipped: PyG's default graph is a radius graph;
-* ``ours`` -- :class:`hydronet_nb.train.losses.ClusterLoss` on the package's SchNet (kNN graph from
-  :mod:`hydronet_nb.model.graph`, one small distance matrix per cluster);
-* ``ours packed`` -- :class:`hydronet_nb.train.losses.PackLoss` on the same clusters packed into
-  fixed-size packs (the IPU layout).
+* ``train energy``: an optimizer step on the energy loss (pretraining);
+* ``train energy+force``: an optimizer step on ``0.05 MSE(E) + 0.95 MSE(F)``, forces with
+  ``create_graph=True`` (finetuning: a double backward);
+* ``inference``: energies without gradients;
+* ``md W10``, ``md W20``, ``md W30``: one ASE ``NVTBerendsen`` step (0.1 fs, 300 K) with the model
+  as calculator, energy and forces; the ``zero-cost`` variant is the same step with a calculator
+  that returns zeros, the integrator's own cost.
 
-Each in an energy-only step (pretraining) and an energy+force step (finetuning, ``create_graph``).
-Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU the increase of the peak
-resident set size (Linux ``VmHWM``, reset before each variant through ``/proc/self/clear_refs``).
+Variants: ``pyg`` is :class:`torch_geometric.nn.models.SchNet` with the package's kNN graph
+(:mod:`hydronet_nb.model.graph`); ``fast`` is :class:`hydronet_nb.model.fast.FastSchNet` with the
+same weights. Both run through the same loss (:class:`hydronet_nb.train.losses.ClusterLoss`).
+Clusters: embedded MD non-minima with forces, the same number of each size; MD starts from the
+first embedded minimum of each size. Arithmetic: matrix-multiply FLOPs as the PyTorch profiler
+counts them (nearly all of PyG's SchNet; the fast path's fused kernels add about 8 flops per
+neighbour slot and channel, not counted), against the measured peak of one large float32 matrix
+product on this machine.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
-import gc
 import time
-from functools import partial
-from pathlib import Path
 
 import numpy as np
 
-# torch, PyG and the package's training modules are imported inside the functions: the command
-# line imports this module to build its parser, and they take seconds to load.
+# torch, PyG and ASE are imported inside the functions: the command line imports this module to
+# build its parser, and they take seconds to load.
 
-#: the baseline every variant is compared with
-BASELINE = "PyG SchNet with a dense kNN graph"
-#: the variants, in the order of the table
-VARIANTS = (BASELINE, "ours", "ours packed")
-#: O-O distance of the lattice the bench clusters are cut from (Angstrom)
-LATTICE = 2.9
 #: the energy weight of the energy+force step (the paper's finetuning)
 FORCE_ENERGY_WEIGHT = 0.05
+#: the variants, and what they are
+BASELINE, FAST = "pyg", "fast"
+VARIANT_NAMES = {BASELINE: "PyG's SchNet", FAST: "fast SchNet", "zero-cost": "zero-cost calculator"}
+#: the tasks
+TRAIN_ENERGY, TRAIN_FORCES, INFERENCE = "train energy", "train energy+force", "inference"
+#: sizes of the MD steps (waters)
+MD_SIZES = (10, 20, 30)
+#: columns of ``hydronet-nb bench --csv``
+CSV_COLUMNS = ["device", "threads", "variant", "task", "clusters", "atoms", "edges", "seconds",
+               "clusters_per_s", "speed_vs_pyg"]
 
 
-def bench_clusters(n: int, min_water: int, max_water: int, seed: int = 0) -> list:
-    """``n`` compact random water clusters, sizes cycling through ``min_water..max_water``.
+def bench_clusters(n: int, min_water: int = 3, max_water: int = 25, seed: int = 0) -> list:
+    """``n`` embedded MD non-minima (energies and forces), sizes cycling through ``min_water..max_water``."""
+    from ..data.datasets import load_dataset
 
-    Oxygens sit on the lattice points nearest the centre of a jittered cubic lattice, molecules
-    are randomly oriented; energies and forces are random (the bench times, it does not fit).
-    """
-    from scipy.spatial.transform import Rotation
-
-    from ..data.clusters import Cluster
-    from ..data.water import MONOMER, water_numbers
-
-    if not 1 <= min_water <= max_water:
-        raise ValueError(f"need 1 <= min_water <= max_water, got {min_water}, {max_water}")
+    data = load_dataset("nonmin")
     rng = np.random.default_rng(seed)
-    side = int(np.ceil(max_water ** (1 / 3))) + 1
-    grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3) * LATTICE
-    grid = grid[np.argsort(np.linalg.norm(grid - grid.mean(0), axis=1), kind="stable")]
-    out = []
-    for i in range(n):
-        w = min_water + i % (max_water - min_water + 1)
-        oxygens = grid[:w] + rng.normal(scale=0.2, size=(w, 3))
-        rot = Rotation.random(w, random_state=rng)
-        pos = np.concatenate([rot[m].apply(MONOMER) + oxygens[m] for m in range(w)])
-        out.append(Cluster(z=water_numbers(w), pos=pos.astype(np.float32), energy=float(-7.0 * w + rng.normal()),
-                           forces=rng.normal(scale=5.0, size=pos.shape).astype(np.float32), source=f"bench W{w} #{i}"))
-    return out
+    sizes = [w for w in range(min_water, max_water + 1) if (data.n_water == w).any()]
+    if not sizes:
+        raise ValueError(f"no embedded non-minima with {min_water}-{max_water} waters")
+    rows = [int(rng.choice(np.flatnonzero(data.n_water == sizes[i % len(sizes)]))) for i in range(n)]
+    return data.clusters(rows)
 
 
-def dense_knn_graph(pos, batch, k: int):
-    """The kNN graph the obvious way: all pairwise distances of the batch, other clusters masked."""
+def md_start(n_water: int):
+    """The first embedded minimum with ``n_water`` waters (W26-W30 from the extrapolation set)."""
+    from ..data.datasets import load_dataset
+
+    for name in ("min", "min_extrapolation"):
+        data = load_dataset(name)
+        rows = np.flatnonzero(data.n_water == n_water)
+        if len(rows):
+            return data.cluster(int(rows[0]))
+    raise ValueError(f"no embedded minimum with {n_water} waters")
+
+
+def models(config, seed: int = 0) -> dict:
+    """``{"pyg": PyG's SchNet, "fast": FastSchNet}`` with the same random weights."""
     import torch
 
-    with torch.no_grad():
-        dist = torch.cdist(pos, pos)
-        dist = dist.masked_fill(batch.view(-1, 1) != batch.view(1, -1), float("inf")).fill_diagonal_(float("inf"))
-        d, j = dist.topk(min(k, len(pos) - 1), dim=1, largest=False)
-        i = torch.arange(len(pos), device=pos.device).view(-1, 1).expand_as(j)
-        keep = torch.isfinite(d)
-        edge_index = torch.stack([j[keep], i[keep]])
-    return edge_index, (pos[edge_index[0]] - pos[edge_index[1]]).norm(dim=-1)
+    from ..model.schnet import build_schnet
+
+    torch.manual_seed(seed)
+    pyg = build_schnet(config, fast=False)
+    fast = build_schnet(config, fast=True)
+    fast.load_state_dict(pyg.state_dict())
+    return {BASELINE: pyg, FAST: fast}
 
 
-def dense_knn_schnet(config):
-    """PyG's SchNet with ``config`` (a :class:`~hydronet_nb.model.schnet.SchNetConfig`) and :func:`dense_knn_graph`: the baseline."""
-    from torch_geometric.nn.models import SchNet
-
-    return SchNet(hidden_channels=config.hidden_channels, num_filters=config.num_filters,
-                  num_interactions=config.num_interactions, num_gaussians=config.num_gaussians,
-                  cutoff=config.cutoff, readout="add", interaction_graph=partial(dense_knn_graph, k=config.k))
-
-
-def inline_loss(model, energy_weight: float):
-    """The loss as one writes it inline around PyG's SchNet: ``loss(z, pos, batch, energy, n_water, forces)``."""
-    import torch
-    from torch.nn.functional import mse_loss
-
-    def loss(z, pos, batch, energy, n_water, forces):
-        c = energy_weight
-        pos = pos.detach().requires_grad_(c < 1)
-        e = model(z, pos, batch).view(-1)
-        value = c * mse_loss(e, energy)
-        if c < 1:
-            (grad,) = torch.autograd.grad(e.sum(), pos, create_graph=True)
-            value = value + (1 - c) * mse_loss(-grad, forces)
-        return (value,)
-
-    return loss
-
-
-class PeakMemory:
-    """Peak memory of a block, in MiB: CUDA allocations, or the CPU's peak resident set increase."""
-
-    def __init__(self, device):
-        self.cuda = device.type == "cuda"
-        self.method = "torch.cuda.max_memory_allocated" if self.cuda else "peak RSS increase (Linux VmHWM)"
-        self.mib = float("nan")
-
-    @staticmethod
-    def _status(field: str) -> int:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-        raise OSError(f"/proc/self/status has no {field}")
-
-    def __enter__(self):
-        import torch
-
-        gc.collect()
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-            return self
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed memory back so the next peak starts low
-            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-            self.base = self._status("VmRSS")
-        except OSError:
-            self.base = None
-            self.method = "n/a (needs Linux /proc)"
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.mib = (torch.cuda.max_memory_allocated() - self.base) / 2**20
-        elif self.base is not None:
-            self.mib = (self._status("VmHWM") - self.base) / 2**20
-        return False
-
-
-def _steps(loss, model, optimizer, inputs: list) -> None:
-    """One optimizer step per batch of inputs, as the trainer does it."""
+def peak_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of a ``size x size`` float32 matrix product, the best of ``repeats``."""
     import torch
 
-    model.train()
-    for args in inputs:
-        optimizer.zero_grad(set_to_none=True)
-        loss(*args)[0].backward()
-        torch.nn.utils.clip_grad_value_(model.parameters(), 200.0)
-        optimizer.step()
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
 
 
-def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, max_water: int = 25, steps: int = 3,
-              device: str = "auto", config=None, pack_atoms: int = 192, seed: int = 0):
-    """Clusters per second and peak memory of each variant and step kind, with ratios to :data:`BASELINE`.
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
-    A ``pandas.DataFrame``, one row per (step kind, variant); ``config`` is a
-    :class:`~hydronet_nb.model.schnet.SchNetConfig` (default: the paper's).
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _matmul_flops(fn) -> int:
+    """FLOPs of the matrix products ``fn`` runs, as the PyTorch profiler estimates them.
+
+    (:class:`torch.utils.flop_counter.FlopCounterMode` would be the natural choice, but its module
+    hooks refuse ``autograd.grad`` inside, which the energy+force step needs.)
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        fn()
+    return int(sum(e.flops for e in prof.key_averages()))
+
+
+def _training_task(model, batches, energy_weight, device):
+    import torch
+
+    from ..train.losses import ClusterLoss
+
+    model = copy.deepcopy(model).to(device)
+    loss = ClusterLoss(model, energy_weight).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+
+    def run():
+        for b in batches:
+            optimizer.zero_grad(set_to_none=True)
+            loss(b.z, b.pos, b.batch, b.energy, b.n_water, b.forces if energy_weight < 1 else None)[0].backward()
+            torch.nn.utils.clip_grad_value_(model.parameters(), 200.0)
+            optimizer.step()
+    return run
+
+
+def _inference_task(model, batches, device):
+    import torch
+
+    model = copy.deepcopy(model).to(device).eval()
+
+    def run():
+        with torch.no_grad():
+            for b in batches:
+                model(b.z, b.pos, b.batch)
+    return run
+
+
+def _md_task(calculator, cluster, steps: int):
+    from ase import units
+    from ase.md.nvtberendsen import NVTBerendsen
+    from ase.md.velocitydistribution import thermalize_momenta
+
+    from ..model.calculator import to_atoms
+
+    atoms = to_atoms(cluster)
+    atoms.calc = calculator
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    dyn = NVTBerendsen(atoms, 0.1 * units.fs, temperature_K=300, taut=500 * units.fs)
+    dyn.run(1)  # warm-up: first forces, tables, caches
+    return lambda: dyn.run(steps)
+
+
+def _zero_calculator():
+    from ase.calculators.calculator import Calculator, all_changes
+
+    class ZeroCost(Calculator):
+        """Zero energy and forces: what the integrator costs by itself."""
+
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            self.results = {"energy": 0.0, "forces": np.zeros((len(self.atoms), 3))}
+    return ZeroCost()
+
+
+def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, max_water: int = 25,
+              repeats: int = 3, md_steps: int = 20, device: str = "auto", config=None, md_sizes=MD_SIZES,
+              seed: int = 0):
+    """One row per (variant, task): seconds per pass, clusters per second, ratio to PyG, FLOPs.
+
+    A ``pandas.DataFrame`` with :data:`CSV_COLUMNS` and ``gflop_per_cluster``, ``peak_fraction``;
+    ``attrs`` hold the peak GFLOP/s measured and the settings.
     """
     import pandas as pd
     import torch
 
-    from ..data.clusters import ClusterSet
     from ..device import select_device
-    from ..model.schnet import PAPER_CONFIG, build_schnet
-    from ..train.batching import collate_batch
-    from ..train.losses import ClusterLoss, PackLoss
-    from ..train.packing import Packer
-    from ..train.packs import collate_packs
+    from ..model.calculator import SchNetCalculator
+    from ..model.graph import knn_edge_index
+    from ..model.schnet import PAPER_CONFIG
 
     config = config or PAPER_CONFIG
     torch_device = select_device(device).torch_device
     if torch_device.type not in ("cpu", "cuda"):
         raise ValueError(f"the bench runs on cpu or cuda, got {torch_device}")
+    threads = torch.get_num_threads()
     clusters = bench_clusters(n_clusters, min_water, max_water, seed)
-    data = ClusterSet.from_clusters(clusters, name="bench clusters")
-    batches = [list(range(i, min(i + batch_size, n_clusters))) for i in range(0, n_clusters, batch_size)]
-    torch.manual_seed(seed)
-    ours = build_schnet(config).to(torch_device)
-    baseline = dense_knn_schnet(config).to(torch_device)
-    baseline.load_state_dict(ours.state_dict())
+    batches = [_batch(clusters[i:i + batch_size], torch_device) for i in range(0, n_clusters, batch_size)]
+    atoms = sum(c.n_atoms for c in clusters)
+    edges = sum(int(knn_edge_index(b.pos, b.batch, config.k).size(1)) for b in batches)
+    peak = peak_gflops(threads) if torch_device.type == "cpu" else float("nan")
+    nets = models(config, seed)
     rows = []
-    for kind, c in (("energy", 1.0), ("energy+forces", FORCE_ENERGY_WEIGHT)):
-        plain = [collate_batch(data, True, b).to(torch_device) for b in batches]
-        pack_rows = []
-        for b in map(np.asarray, batches):  # each batch packed on its own; rows index the whole data set
-            local = Packer(data.n_atoms[b], pack_atoms).packs()
-            pack_rows.append(np.where(local >= 0, b[local], -1))
-        slots = max(r.shape[1] for r in pack_rows)
-        packs = [collate_packs(data, r, pack_atoms, slots, True).to(torch_device) for r in pack_rows]
-        variants = {
-            BASELINE: (lambda m: inline_loss(m, c), baseline, plain),
-            "ours": (lambda m: ClusterLoss(m, c), ours, plain),
-            "ours packed": (lambda m: PackLoss(m, c, pack_atoms, slots), ours, packs),
-        }
-        for name, (make_loss, base, inputs) in variants.items():
-            model = copy.deepcopy(base)
-            loss, optimizer = make_loss(model), torch.optim.Adam(model.parameters(), lr=1e-4)
-            _steps(loss, model, optimizer, inputs[:1])  # warm-up, and Adam's state
-            with PeakMemory(torch_device) as memory:
-                start = time.perf_counter()
-                for _ in range(steps):
-                    _steps(loss, model, optimizer, inputs)
-                if torch_device.type == "cuda":
-                    torch.cuda.synchronize()
-                seconds = time.perf_counter() - start
-            rows.append({"step": kind, "variant": name, "clusters_per_s": steps * n_clusters / seconds,
-                         "peak_mib": memory.mib, "memory": memory.method})
+
+    def record(variant, task, fn, n, n_atoms, n_edges, passes, flops=None):
+        fn()  # warm-up
+        _sync(torch_device)
+        seconds = min(_timed(lambda: (fn(), _sync(torch_device))) for _ in range(passes))
+        per_cluster = flops / n if flops else float("nan")
+        rows.append({"device": torch_device.type, "threads": threads, "variant": variant, "task": task,
+                     "clusters": n, "atoms": n_atoms, "edges": n_edges, "seconds": seconds,
+                     "clusters_per_s": n / seconds, "gflop_per_cluster": per_cluster / 1e9,
+                     "peak_fraction": per_cluster * n / seconds / 1e9 / peak if flops else float("nan")})
+
+    for variant, net in nets.items():
+        tasks = {TRAIN_ENERGY: _training_task(net, batches, 1.0, torch_device),
+                 TRAIN_FORCES: _training_task(net, batches, FORCE_ENERGY_WEIGHT, torch_device),
+                 INFERENCE: _inference_task(net, batches, torch_device)}
+        for task, fn in tasks.items():
+            record(variant, task, fn, n_clusters, atoms, edges, repeats, _matmul_flops(fn))
+    for n_water in md_sizes:
+        start = md_start(n_water)
+        n_edges = int(knn_edge_index(torch.as_tensor(start.pos), None, config.k).size(1))
+        calculators = {v: SchNetCalculator(copy.deepcopy(net), device=torch_device) for v, net in nets.items()}
+        calculators["zero-cost"] = _zero_calculator()
+        for variant, calc in calculators.items():
+            fn = _md_task(calc, start, md_steps)
+            flops = _matmul_flops(fn) if variant != "zero-cost" else None
+            record(variant, f"md W{n_water}", fn, md_steps, start.n_atoms, n_edges, repeats, flops)
+            rows[-1]["clusters"], rows[-1]["seconds"] = 1, rows[-1]["seconds"] / md_steps
     table = pd.DataFrame(rows)
-    base = table[table.variant == BASELINE].set_index("step")
-    table["speed_vs_baseline"] = table.clusters_per_s / table.step.map(base.clusters_per_s)
-    table["memory_vs_baseline"] = table.peak_mib / table.step.map(base.peak_mib)
-    table.attrs.update(device=str(torch_device), threads=torch.get_num_threads(), clusters=n_clusters,
-                       batch_size=batch_size, waters=f"{min_water}-{max_water}", config=config.as_dict())
+    pyg = table[table.variant == BASELINE].set_index("task").clusters_per_s
+    table["speed_vs_pyg"] = table.clusters_per_s / table.task.map(pyg)
+    table.attrs.update(device=str(torch_device), threads=threads, clusters=n_clusters, batch_size=batch_size,
+                       waters=f"{min_water}-{max_water}", config=config.as_dict(), peak_gflops=peak,
+                       md_steps=md_steps)
     return table
+
+
+def _batch(clusters, device):
+    from ..train.batching import collate_batch
+
+    return collate_batch(clusters, with_forces=True).to(device)
 
 
 def published_throughput():
@@ -265,9 +280,9 @@ def published_rate(table, hardware: str, devices: int | None = None, clusters: i
 
 
 def throughput_comparison(bench_table, clusters: int | None = None):
-    """``hardware, clusters_per_s``: the published throughput on a data set of ``clusters`` (and the V100
-    baseline, on its own 0.5M set) next to the unpacked variants of a :func:`run_bench` table measured here
-    (default ``clusters``: the paper's pretraining set)."""
+    """``hardware, clusters_per_s``: the published training throughput on a data set of ``clusters`` (and the
+    V100 baseline, on its own 0.5M set) next to the energy-only training steps of a :func:`run_bench` table
+    measured here (default ``clusters``: the paper's pretraining set)."""
     import pandas as pd
 
     from ..book import published_numbers as pub
@@ -279,19 +294,23 @@ def throughput_comparison(bench_table, clusters: int | None = None):
     rows = [{"hardware": f"{r.devices} Bow IPUs (published)", "clusters_per_s": r.clusters_per_s} for r in ipus.itertuples()]
     rows += [{"hardware": f"{r.devices} V100 GPUs (published, {r.clusters / 1e6:.1f}M set)", "clusters_per_s": r.clusters_per_s}
              for r in v100.itertuples()]
-    rows += [{"hardware": f"this machine ({r.variant}, {r.step})", "clusters_per_s": r.clusters_per_s}
-             for r in bench_table.itertuples() if r.variant != "ours packed"]
+    a = bench_table.attrs
+    rows += [{"hardware": f"this machine, {a.get('device', '?')} x {a.get('threads', '?')} threads ({VARIANT_NAMES[r.variant]})",
+              "clusters_per_s": r.clusters_per_s} for r in bench_table.itertuples() if r.task == TRAIN_ENERGY]
+    return pd.DataFrame(rows)
     return pd.DataFrame(rows)
 
 
 def format_table(table) -> str:
     """The :func:`run_bench` table for people, with a header saying what was run."""
     a = table.attrs
-    head = (f"device {a['device']}, {a['threads']} threads; {a['clusters']} clusters W{a['waters']} in batches of "
-            f"{a['batch_size']}; SchNet {a['config']}\nmemory: {table['memory'].iloc[0]}\n")
-    shown = table.drop(columns="memory").rename(columns={"clusters_per_s": "clusters/s", "peak_mib": "peak MiB",
-                                                         "speed_vs_baseline": "speed x", "memory_vs_baseline": "memory x"})
-    return head + shown.to_string(index=False, float_format=lambda v: f"{v:.2f}")
+    head = (f"device {a['device']}, {a['threads']} threads; {a['clusters']} embedded non-minima W{a['waters']} "
+            f"in batches of {a['batch_size']}; MD: {a['md_steps']} steps per timing; SchNet {a['config']}; "
+            f"measured peak {a['peak_gflops']:.1f} GFLOP/s (float32 matrix product)\n")
+    shown = table.drop(columns=["device", "threads"]).rename(columns={
+        "clusters_per_s": "clusters/s", "speed_vs_pyg": "speed x", "gflop_per_cluster": "GFLOP/cluster",
+        "peak_fraction": "of peak"})
+    return head + shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -302,23 +321,52 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = PAPER_CONFIG if args.k is None else SchNetConfig(**{**PAPER_CONFIG.as_dict(), "k": args.k})
-    table = run_bench(args.clusters, args.batch_size or args.clusters, args.min_water, args.max_water, args.steps,
-                      args.device, config, args.pack_atoms)
-    print(format_table(table))
+    table = run_bench(args.clusters, args.batch_size or args.clusters, args.min_water, args.max_water,
+                      args.repeats, args.md_steps, args.device, config,
+                      md_sizes=tuple(args.md_sizes))
+    if args.csv:
+        print(table[CSV_COLUMNS].to_csv(index=False, float_format="%.6g"), end="")
+    else:
+        print(format_table(table))
     return 0
 
 
 def add_parser(subparsers) -> None:
     """Register ``hydronet-nb bench``."""
-    p = subparsers.add_parser("bench", help=f"training-step speed and peak memory: ours vs {BASELINE}",
+    p = subparsers.add_parser("bench", help="speed of training, inference and MD: the fast SchNet vs PyG's SchNet",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("--clusters", type=int, default=64, help="clusters per run (default 64)")
+    p.add_argument("--clusters", type=int, default=64, help="clusters per pass (default 64)")
     p.add_argument("--batch-size", type=int, help="clusters per optimizer step (default: all)")
     p.add_argument("--min-water", type=int, default=3)
     p.add_argument("--max-water", type=int, default=25)
-    p.add_argument("--steps", type=int, default=3, help="timed passes over the clusters (after one warm-up step)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes; the fastest counts (after a warm-up)")
+    p.add_argument("--md-steps", type=int, default=20, help="MD steps per timed pass")
+    p.add_argument("--md-sizes", type=int, nargs="*", default=list(MD_SIZES), help="waters of the MD clusters")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     p.add_argument("--k", type=int, help="neighbours per atom (default: the paper's 28)")
-    p.add_argument("--pack-atoms", type=int, default=192, help="atoms per pack for the packed variant")
+    p.add_argument("--csv", action="store_true", help="print CSV: " + ",".join(CSV_COLUMNS))
     p.set_defaults(func=cmd_bench)
+
+
+def fast_path_facts(model, clusters) -> dict:
+    """The fast SchNet's table (``table_points``, ``table_spacing``, ``table_max``, Angstrom) and the largest
+    difference of its energies per water from PyG's module with the same weights on ``clusters``
+    (``fast_energy_difference``, kcal/mol)."""
+    import torch
+
+    from ..data.clusters import ClusterSet
+    from ..model.schnet import SchNetConfig, build_schnet
+
+    config = SchNetConfig(model.hidden_channels, model.num_filters, model.num_interactions, model.num_gaussians,
+                          model.cutoff, model.interaction_graph.k)
+    fast, pyg = build_schnet(config, fast=True), build_schnet(config, fast=False)
+    for m in (fast, pyg):
+        m.load_state_dict(model.state_dict())
+        m.eval()
+    data = ClusterSet.from_clusters(clusters)
+    with torch.no_grad():
+        args = data.collate()
+        diff = (fast(*args) - pyg(*args)).view(-1).double().abs().numpy() / data.n_water
+    return {"table_points": fast.points, "table_spacing": fast.r_max / (fast.points - 1), "table_max": fast.r_max,
+            "fast_energy_difference": float(diff.max())}
