@@ -79,3 +79,20 @@ def test_state_dict_of_non_tensors_is_rejected(tmp_path):
     torch.save({"epoch": 3}, path)
     with pytest.raises(CheckpointError, match="notes.pt: does not hold a state_dict of tensors"):
         read_state_dict(path)
+
+
+def test_models_command_lists_the_shipped_models(capsys):
+    import json
+
+    from hydronet_nb.cli import main
+    from hydronet_nb.model.loading import load_model, model_names
+    from hydronet_nb.utils.files import cached_sha256_of
+
+    assert main(["models", "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)
+    names = [m["name"] for m in models]
+    assert "pretrained" in names and set(names) <= set(model_names())
+    for m in models:
+        assert m["sha256"] == cached_sha256_of(m["path"]) and m["trained_on"] and m["metrics"]
+        assert load_model(m["name"]).state_dict().keys() == load_model(m["path"]).state_dict().keys()
+    assert main(["models"]) == 0 and "weights" in capsys.readouterr().out

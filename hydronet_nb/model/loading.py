@@ -5,19 +5,24 @@ from pathlib import Path
 
 import torch
 
+from .catalog import shipped_folder, shipped_names
 from .published import load_published_model
 from .shipped import load_pretrained
 from .weights import load_schnet
 
-#: the names :func:`load_model` knows besides folders and files
-MODEL_NAMES = ("published", "pretrained")
+
+
+def model_names() -> tuple[str, ...]:
+    """The names :func:`load_model` knows besides folders and files: ``published`` and the shipped models."""
+    return ("published", *shipped_names())
 
 
 def load_model(spec: str | Path, fast: bool = True) -> torch.nn.Module:
     """A SchNet ready to predict (eval mode), from ``spec``:
 
     * ``"published"``: the paper's IPU-pretrained weights (:mod:`hydronet_nb.model.published`);
-    * ``"pretrained"``: the book's shipped checkpoint (:mod:`hydronet_nb.model.shipped`);
+    * ``"pretrained"`` or another shipped model's name (``hydronet-nb models`` lists them;
+      :mod:`hydronet_nb.model.catalog`);
     * a folder written by ``hydronet-nb pretrain --export``;
     * a checkpoint file (a state_dict, or a training checkpoint such as ``best.pt``), with the paper's hyperparameters.
 
@@ -28,8 +33,8 @@ def load_model(spec: str | Path, fast: bool = True) -> torch.nn.Module:
     spec = str(spec)
     if spec == "published":
         return load_published_model(fast=fast)
-    if spec == "pretrained":
-        return load_pretrained(fast=fast)
+    if spec in shipped_names():
+        return load_pretrained(shipped_folder(spec), fast=fast)
     if Path(spec).is_dir():
         return load_pretrained(spec, fast=fast)
     return load_schnet(spec, fast=fast)
