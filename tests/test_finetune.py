@@ -137,3 +137,23 @@ def test_shipped_configs_read(name):
     assert config.training.energy_weight == 0.05 and config.active.rule == "active"
     assert config.start == ("scratch" if name.endswith("scratch") else "pretrained")
     assert config.schedule.total == (590 if name.endswith("full") else 170)
+
+
+def test_export_writes_a_loadable_folder_with_force_metrics(nonmin, tmp_path):
+    from hydronet_nb.data.cards import read_card
+    from hydronet_nb.model.loading import load_model
+
+    path = tmp_path / "export.yaml"
+    path.write_text(config_text(nonmin, tmp_path / "run"))
+    torch.set_num_threads(1)
+    summary = command.run(command.read_config(path), log=lambda *a: None, export_to=tmp_path / "out",
+                          command="hydronet-nb finetune --config export.yaml --export out")
+    card = read_card(tmp_path / "out", "MODEL")
+    test = next(m for m in card["metrics"] if m["set"] == "test non-minima")
+    assert test["force_mae"] == pytest.approx(summary["test"]["force_mae"], rel=1e-6)
+    assert card["active"]["added"] == summary["added"] and card["command"].endswith("--export out")
+    assert "force MAE | F_mag | F_ang" in (tmp_path / "out" / "MODEL.md").read_text()
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert set(errors["set"]) == {"test non-minima"} and len(errors) == 10
+    model = load_model(tmp_path / "out")
+    assert sum(p.numel() for p in model.parameters()) == card["n_parameters"]

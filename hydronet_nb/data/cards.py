@@ -141,6 +141,8 @@ def verdict(facts: dict) -> str:
     """Whether a model card's test error meets its target, in words."""
     target = facts["target_mae_per_water"]
     test = next((m["mae_per_water"] for m in facts["metrics"] if m["set"] == facts["test_set"]), float("nan"))
+    if target is None:
+        return f"no target set ({test:.4f} on {facts['test_set']})"
     if test <= target:
         return f"met ({test:.4f} <= {target})"
     return f"not met: {test:.4f} is {test / target:.1f}x the target {target}"
@@ -163,9 +165,9 @@ def render_model_card(facts: dict) -> str:
         f"- hardware: {facts['hardware']}",
         f"- parameters: {facts['n_parameters']:,}; weights file {facts['weights_bytes']:,} bytes", "",
         "## Metrics", "",
-        f"Target: test MAE per water at most {target} kcal/mol on the W3-W25 test split: **{verdict(facts)}**.", "",
-        "| set | clusters | MAE per water | RMSE per water |", "|---|---|---|---|",
-        *[f"| {m['set']} | {m['clusters']} | {m['mae_per_water']:.4f} | {m['rmse_per_water']:.4f} |" for m in facts["metrics"]],
+        (f"Target: test MAE per water at most {target} kcal/mol on the W3-W25 test split: **{verdict(facts)}**."
+         if target is not None else f"Test set: {facts['test_set']}."), "",
+        *_metric_rows(facts["metrics"]),
         "", "Per size (MAE per water, kcal/mol):", "", "| waters | set | clusters | MAE per water |", "|---|---|---|---|",
         *[f"| {r['n_water']} | {r['set']} | {r['clusters']} | {r['mae_per_water']:.4f} |" for r in facts["by_size"]],
         "", f"The learning curve is `{facts['files']['metrics']}` (one row per epoch); `{facts['files']['errors']}` holds "
@@ -173,6 +175,19 @@ def render_model_card(facts: dict) -> str:
         *_settled_lines(facts), *_previous_lines(facts),
     ]
     return "\n".join(lines)
+
+
+def _metric_rows(metrics: list[dict]) -> list[str]:
+    """The metrics table; with force columns when the sets have forces (kcal/mol, kcal/mol/A, F_ang in [0, 1])."""
+    forces = any("force_mae" in m for m in metrics)
+    head = "| set | clusters | MAE per water | RMSE per water |" + (" force MAE | F_mag | F_ang |" if forces else "")
+    rows = [head, "|---" * (4 + 3 * forces) + "|"]
+    for m in metrics:
+        row = f"| {m['set']} | {m['clusters']} | {m['mae_per_water']:.4f} | {m['rmse_per_water']:.4f} |"
+        if forces:
+            row += "".join(f" {m[k]:.4f} |" if k in m else " - |" for k in ("force_mae", "f_mag", "f_ang"))
+        rows.append(row)
+    return rows
 
 
 def _threads(run: dict) -> str:

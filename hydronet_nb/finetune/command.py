@@ -157,8 +157,17 @@ def make_rule(settings: ActiveSettings):
     return RandomRule(tuple(int(n) for n in budget))
 
 
-def run(config: FinetuneConfig, *, device=None, log=print) -> dict:
-    """Finetune as configured (continuing a stopped run); returns the summary."""
+#: titles of the exported model card, by start
+TITLES = {"scratch": "SchNet trained on forces from scratch",
+          "pretrained": "The book's pretrained SchNet, finetuned on forces"}
+
+
+def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | None = None, command: str = "") -> dict:
+    """Finetune as configured (continuing a stopped run); returns the summary.
+
+    ``export_to``: a folder to export the best epoch into (:mod:`hydronet_nb.finetune.export`), with
+    ``command`` recorded in its card.
+    """
     from ..evaluate.metrics import cluster_metrics, set_metrics
     from ..evaluate.predict import predict
     from ..train.checkpoints import BEST, load_checkpoint
@@ -196,9 +205,34 @@ def run(config: FinetuneConfig, *, device=None, log=print) -> dict:
                "added": int(len(sampler.additions())), "device": str(trainer.device),
                "test": {k: float(row[k]) for k in ("mae_per_water", "rmse_per_water", "force_mae", "f_mag", "f_ang")}}
     atomic_write_json(config.output / "summary.json", summary)
+    if export_to is not None:
+        _export(config, model_cfg, data, test, export_to, command, log)
     log(f"best epoch {summary['best_epoch']}: test E/water MAE {row.mae_per_water:.4f}, force MAE "
         f"{row.force_mae:.3f}, F_mag {row.f_mag:.3f}, F_ang {row.f_ang:.4f}")
     return summary
+
+
+def _export(config: FinetuneConfig, model_cfg, data, test, dest: Path, command: str, log) -> None:
+    import os
+
+    from ..data import datasets
+    from .export import MINIMA_TEST, NONMIN_TEST, export
+
+    sets = {NONMIN_TEST: test}
+    files = list(data.files)
+    if config.data.source == "embedded":
+        minima = datasets.load_dataset("min")
+        sets[MINIMA_TEST] = minima.subset(minima.split["test_idx"], name="test minima")
+        files += list(minima.files)
+    recorded = config.as_dict()
+    recorded["output"] = os.path.relpath(recorded["output"])  # no home folders in a shipped card
+    title = TITLES.get(config.start, f"SchNet finetuned on forces from {Path(config.start).name}")
+    description = (f"{title}: energies and forces of the non-minima ({data.potential}; loss "
+                   f"{config.training.energy_weight} MSE(E) + {1 - config.training.energy_weight:.2f} MSE(F)), "
+                   f"active sampling rule {config.active.rule}. Energies in kcal/mol, forces in kcal/mol/A.")
+    card = export(config.output, dest, config=recorded, model_cfg=model_cfg.as_dict(), data_files=files, sets=sets,
+                  command=command, title=title, description=description)
+    log(f"exported the best epoch to {card.parent} (card: {card.name})")
 
 
 def _print_epoch(trainer, m: dict) -> None:
@@ -210,7 +244,8 @@ def _print_epoch(trainer, m: dict) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    run(read_config(args.config))
+    command = "hydronet-nb finetune --config " + args.config + (f" --export {args.export}" if args.export else "")
+    run(read_config(args.config), export_to=Path(args.export) if args.export else None, command=command)
     return 0
 
 
@@ -219,4 +254,6 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("finetune", help="finetune SchNet on forces of non-minima with active sampling (resumable)",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--config", required=True, help="JSON or YAML config file")
+    p.add_argument("--export", metavar="DIR", help="after training, write the best epoch's weights, tables and a "
+                                                   "model card (MODEL.md) into DIR")
     p.set_defaults(func=cmd_finetune)
