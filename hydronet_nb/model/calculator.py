@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 from ase.calculators.calculator import Calculator, all_changes
-from ase.optimize import BFGS
+from ase.optimize import BFGSLineSearch
 
 from ..data.clusters import Cluster, from_atoms, to_atoms
 from ..units import ev_to_kcal_mol, kcal_mol_to_ev
@@ -34,15 +34,17 @@ class SchNetCalculator(Calculator):
 
 
 def relax(cluster: Cluster, calculator: Calculator, fmax: float = 0.5, steps: int = 200) -> tuple[Cluster, list[float]]:
-    """Minimize ``cluster`` with ``calculator`` (BFGS; ``fmax`` in kcal/mol/Angstrom).
+    """Minimize ``cluster`` with ``calculator`` (BFGS with a line search; ``fmax`` in kcal/mol/Angstrom).
 
     Returns the relaxed cluster (energy and forces from the calculator, kcal/mol) and the energy
-    after every step.
+    after every step. The line search (ASE's ``BFGSLineSearch``) makes every step go downhill: plain
+    BFGS jumps up and down on an irregular surface such as the published model's, and where it ends
+    then depends on the rounding of float32 sums (on the number of CPU threads).
     """
     atoms = to_atoms(cluster)
     atoms.calc = calculator
     energies: list[float] = []
-    opt = BFGS(atoms, logfile=None)
+    opt = BFGSLineSearch(atoms, logfile=None)
     opt.attach(lambda: energies.append(float(ev_to_kcal_mol(atoms.get_potential_energy()))))
     opt.run(fmax=float(kcal_mol_to_ev(fmax)), steps=steps)
     atoms.get_forces()
