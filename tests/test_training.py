@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -254,3 +255,22 @@ def test_a_new_training_set_between_rounds_and_a_warm_start(tmp_path, data):
     assert all(torch.equal(fresh.model.state_dict()[k], v) for k, v in best.items())
     fresh.warm_start(rounds.model)  # or from a module
     assert all(torch.equal(a, b) for a, b in zip(fresh.model.state_dict().values(), rounds.model.state_dict().values()))
+
+
+def test_anneal_epochs_end_the_run_on_a_half_cosine_to_min_lr(tmp_path):
+    from synthetic import TINY_MODEL, clusters
+
+    from hydronet_nb.model.schnet import build_schnet
+    from hydronet_nb.train.config import TrainConfig
+    from hydronet_nb.train.trainer import Trainer
+
+    data = clusters(copies=1, sizes=range(3, 7))
+    config = TrainConfig(epochs=6, batch_size=2, lr=1e-3, min_lr=1e-5, anneal_epochs=3, progress=False)
+    trainer = Trainer(build_schnet(TINY_MODEL), data[:3], data[3:], config, tmp_path)
+    lrs = trainer.fit()["lr"].tolist()
+    lr0 = lrs[2]  # the rate of the last epoch before the annealing (the plateau schedule's)
+    expected = [1e-5 + (lr0 - 1e-5) * 0.5 * (1 + np.cos(np.pi * k / 3)) for k in (1, 2, 3)]
+    np.testing.assert_allclose(lrs[3:], expected, rtol=1e-12)
+    assert lrs[-1] == pytest.approx(1e-5)
+    with pytest.raises(ValueError, match="anneal_epochs must lie in 1..epochs"):
+        TrainConfig(epochs=6, anneal_epochs=7)

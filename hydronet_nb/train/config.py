@@ -11,7 +11,8 @@ from ..utils.config import from_mapping
 from .ipu import IPUSettings
 
 #: keys of the training config that may change when a run is resumed
-RESUMABLE_CHANGES = ("epochs", "early_stopping_patience", "progress", "device", "num_workers")
+# (anneal_epochs only changes epochs not yet run when it is added to a run before its annealing starts)
+RESUMABLE_CHANGES = ("epochs", "early_stopping_patience", "progress", "device", "num_workers", "anneal_epochs")
 
 
 @dataclasses.dataclass
@@ -27,6 +28,9 @@ class TrainConfig:
     clip_value: float = 200.0  # element-wise gradient clamp (torch.nn.utils.clip_grad_value_)
     energy_weight: float = 1.0  # c in c * MSE(E) + (1 - c) * MSE(F); the paper's finetuning uses 0.05
     early_stopping_patience: int | None = None  # stop after this many epochs without a better val loss
+    # the last anneal_epochs of `epochs`: the learning rate falls along a half cosine from where the
+    # plateau schedule left it to min_lr, so that a run ends settled (None: plateau schedule only)
+    anneal_epochs: int | None = None
     seed: int = 0
     packed: bool = False
     pack_atoms: int = 192  # packed: real atoms per pack at most
@@ -44,6 +48,8 @@ class TrainConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"training.{name} must be positive, got {getattr(self, name)}")
+        if self.anneal_epochs is not None and not 0 < self.anneal_epochs <= self.epochs:
+            raise ValueError(f"training.anneal_epochs must lie in 1..epochs ({self.epochs}), got {self.anneal_epochs}")
         if not 0.0 < self.lr_factor < 1.0:
             raise ValueError(f"training.lr_factor must be in (0, 1), got {self.lr_factor}")
         if not 0.0 <= self.energy_weight <= 1.0:

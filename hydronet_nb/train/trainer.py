@@ -228,6 +228,23 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------------
 
+    def annealed_lr(self, epoch: int) -> float | None:
+        """The learning rate of 0-based ``epoch`` under ``anneal_epochs`` (None before the annealing starts):
+        a half cosine from the rate of the last epoch before it down to ``min_lr`` at the final epoch."""
+        n, total = self.config.anneal_epochs, self.config.epochs
+        start = total - n if n else None
+        if start is None or epoch < start or start < 1 or len(self.history) < start:
+            return None
+        lr0 = float(self.history[start - 1]["lr"])
+        return self.config.min_lr + (lr0 - self.config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * (epoch - start + 1) / n))
+
+    def _anneal(self) -> None:
+        lr = self.annealed_lr(self.epoch)
+        if lr is not None and lr != self.optimizer.param_groups[0]["lr"]:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.backend.lr_changed()
+
     def resume(self) -> None:
         """Continue ``out_dir/last.pt`` now, if there is one (otherwise the first :meth:`fit` does it)."""
         if not self._resumed:
@@ -241,6 +258,7 @@ class Trainer:
         self.resume()
         target = self.config.epochs if epochs is None else epochs
         while self.epoch < target and not self.stopped:
+            self._anneal()
             lr = self.optimizer.param_groups[0]["lr"]
             train, val = self.train_epoch(), self.evaluate()
             self.scheduler.step(val["loss"])
