@@ -54,8 +54,8 @@ PROFILES: dict[str, dict[str, dict]] = {
         # eval_per_size: test and W26-W30 clusters per size the shipped checkpoint is evaluated on (None: all)
         "test": {"demo_train": 48, "demo_val": 16, "demo_epochs": 3, "bench_clusters": 8, "eval_per_size": 2,
                  "bench_repeats": 1, "bench_md_steps": 2, "bench_md_sizes": (10,)},
-        "book": {"demo_train": 800, "demo_val": 200, "demo_epochs": 10, "bench_clusters": 64, "eval_per_size": None,
-                 "bench_repeats": 2, "bench_md_steps": 10, "bench_md_sizes": (10, 20, 30)},
+        "book": {"demo_train": 800, "demo_val": 200, "demo_epochs": 10, "bench_clusters": 32, "eval_per_size": None,
+                 "bench_repeats": 1, "bench_md_steps": 5, "bench_md_sizes": (10, 20, 30)},
         "full": {"demo_train": None, "demo_val": None, "demo_epochs": 30, "bench_clusters": 256, "eval_per_size": None,
                  "bench_repeats": 3, "bench_md_steps": 20, "bench_md_sizes": (10, 20, 30)},
     },

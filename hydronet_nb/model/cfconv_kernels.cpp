@@ -58,9 +58,13 @@ inline int omp_thread() {
 #endif
 }
 
-inline void set_threads(int threads) {
+// the thread count of one parallel region (num_threads clause): never omp_set_num_threads, which
+// would change the OpenMP runtime's default, the one torch's own parallel regions share
+inline int nthreads(int threads) {
 #ifdef _OPENMP
-  if (threads > 0) omp_set_num_threads(threads);
+  return threads > 0 ? threads : omp_get_max_threads();
+#else
+  return 1;
 #endif
 }
 
@@ -68,8 +72,7 @@ inline void set_threads(int threads) {
 template <typename T>
 void edge_conv(int64_t A, int64_t K, int64_t F, int64_t G, const T *x, const int64_t *nbr, const T *e,
                const T *r, const T *tab, T inv_h, int order, T *out, int threads) {
-  set_threads(threads);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nthreads(threads))
   for (int64_t a = 0; a < A; ++a) {
     T *__restrict__ o = out + a * F;
     for (int64_t f = 0; f < F; ++f) o[f] = 0;
@@ -92,12 +95,11 @@ void edge_conv(int64_t A, int64_t K, int64_t F, int64_t G, const T *x, const int
 template <typename T>
 void edge_scatter(int64_t A, int64_t K, int64_t F, int64_t G, int64_t N, const T *gin, const int64_t *nbr,
                   const T *e, const T *r, const T *tab, T inv_h, int order, T *out, int threads) {
-  set_threads(threads);
   std::memset(out, 0, sizeof(T) * N * F);
   // each thread sums into its own buffer (no races); the buffers are added in thread order, so the
   // result is the same for a given thread count (one thread writes straight into out)
   std::vector<std::vector<T>> parts;
-#pragma omp parallel
+#pragma omp parallel num_threads(nthreads(threads))
   {
     const int n_threads = omp_threads(), me = omp_thread();
 #pragma omp single
@@ -132,8 +134,7 @@ void edge_scatter(int64_t A, int64_t K, int64_t F, int64_t G, int64_t N, const T
 template <typename T>
 void edge_dot(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T *y, const int64_t *nbr,
               const T *r, const T *tab, T inv_h, int order, T *out, int threads) {
-  set_threads(threads);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nthreads(threads))
   for (int64_t a = 0; a < A; ++a) {
     const T *__restrict__ ua = u + a * F;
     for (int64_t s = 0; s < K; ++s) {
@@ -156,11 +157,10 @@ void edge_dot(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T *y
 template <typename T>
 void table_grad(int64_t A, int64_t K, int64_t F, int64_t G, const T *u, const T *y, const int64_t *nbr,
                 const T *e, const T *r, T inv_h, int order, T *out, int threads) {
-  set_threads(threads);
   const int64_t size = 2 * G * F;
   std::memset(out, 0, sizeof(T) * size);
   std::vector<std::vector<T>> parts;  // as in edge_scatter: per-thread buffers, added in thread order
-#pragma omp parallel
+#pragma omp parallel num_threads(nthreads(threads))
   {
     const int n_threads = omp_threads(), me = omp_thread();
 #pragma omp single
