@@ -11,8 +11,10 @@ from ..utils.config import from_mapping
 from .ipu import IPUSettings
 
 #: keys of the training config that may change when a run is resumed
-# (anneal_epochs only changes epochs not yet run when it is added to a run before its annealing starts)
-RESUMABLE_CHANGES = ("epochs", "early_stopping_patience", "progress", "device", "num_workers", "anneal_epochs")
+# (anneal_epochs and hold_epochs only change epochs not yet run when they are added, or extended, before
+# the epochs they change)
+RESUMABLE_CHANGES = ("epochs", "early_stopping_patience", "progress", "device", "num_workers", "anneal_epochs",
+                     "hold_epochs")
 
 
 @dataclasses.dataclass
@@ -31,6 +33,7 @@ class TrainConfig:
     # the last anneal_epochs of `epochs`: the learning rate falls along a half cosine from where the
     # plateau schedule left it to min_lr, so that a run ends settled (None: plateau schedule only)
     anneal_epochs: int | None = None
+    hold_epochs: int = 0  # epochs at min_lr after the annealing (the annealing ends hold_epochs before `epochs`)
     seed: int = 0
     packed: bool = False
     pack_atoms: int = 192  # packed: real atoms per pack at most
@@ -48,8 +51,11 @@ class TrainConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"training.{name} must be positive, got {getattr(self, name)}")
-        if self.anneal_epochs is not None and not 0 < self.anneal_epochs <= self.epochs:
-            raise ValueError(f"training.anneal_epochs must lie in 1..epochs ({self.epochs}), got {self.anneal_epochs}")
+        if self.anneal_epochs is not None and not 0 < self.anneal_epochs <= self.epochs - self.hold_epochs:
+            raise ValueError(f"training.anneal_epochs must lie in 1..epochs - hold_epochs "
+                             f"({self.epochs - self.hold_epochs}), got {self.anneal_epochs}")
+        if self.hold_epochs < 0 or (self.hold_epochs and self.anneal_epochs is None):
+            raise ValueError(f"training.hold_epochs must be >= 0 and needs anneal_epochs, got {self.hold_epochs}")
         if not 0.0 < self.lr_factor < 1.0:
             raise ValueError(f"training.lr_factor must be in (0, 1), got {self.lr_factor}")
         if not 0.0 <= self.energy_weight <= 1.0:

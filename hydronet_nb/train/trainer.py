@@ -230,13 +230,15 @@ class Trainer:
 
     def annealed_lr(self, epoch: int) -> float | None:
         """The learning rate of 0-based ``epoch`` under ``anneal_epochs`` (None before the annealing starts):
-        a half cosine from the rate of the last epoch before it down to ``min_lr`` at the final epoch."""
-        n, total = self.config.anneal_epochs, self.config.epochs
+        a half cosine from the rate of the last epoch before it down to ``min_lr``, reached ``hold_epochs``
+        before the final epoch, then ``min_lr``."""
+        n, total = self.config.anneal_epochs, self.config.epochs - self.config.hold_epochs
         start = total - n if n else None
         if start is None or epoch < start or start < 1 or len(self.history) < start:
             return None
         lr0 = float(self.history[start - 1]["lr"])
-        return self.config.min_lr + (lr0 - self.config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * (epoch - start + 1) / n))
+        k = min(epoch - start + 1, n)
+        return self.config.min_lr + (lr0 - self.config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * k / n))
 
     def _anneal(self) -> None:
         lr = self.annealed_lr(self.epoch)
