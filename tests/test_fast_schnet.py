@@ -147,6 +147,11 @@ def test_long_edges_fall_back_to_the_exact_filter(ttm_minima, weights):
     e_fast = fast(z, p, batch)
     assert fast.fallback_edges > 0
     torch.testing.assert_close(e_fast, pyg_twin(fast)(z, p, batch), rtol=0, atol=1e-4)
+    from hydronet_nb.model.schnet import energy_and_forces
+
+    _, f_fast = energy_and_forces(fast, z, p, batch)  # the explicit path hands these slots to autograd
+    _, f_pyg = energy_and_forces(pyg_twin(fast), z, p, batch)
+    torch.testing.assert_close(f_fast, f_pyg, rtol=0, atol=2e-3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -175,3 +180,15 @@ def test_pytorch_ops_path_matches_the_fused_kernels(weights, cluster_sets):
         cfconv._LIB, cfconv._LIB_ERROR = lib, error
     torch.testing.assert_close(e_torch, e_fused, rtol=0, atol=1e-3)
     torch.testing.assert_close(f_torch, f_fused, rtol=0, atol=1e-3)
+
+
+def test_explicit_forces_equal_autograd(weights, cluster_sets):
+    from hydronet_nb.model.schnet import energy_and_forces
+
+    fast = fast_model(weights["pretrained"], torch.float64)
+    clusters = cluster_sets["200 non-minima"][:30]
+    z, pos, batch = collate(clusters, dtype=torch.float64)
+    e1, f1 = energy_and_forces(fast, z, pos, batch)  # eval mode: the explicit chain rule
+    e2, f2 = energy_and_forces(fast, z, pos, batch, use_explicit=False)
+    torch.testing.assert_close(e1, e2, rtol=0, atol=1e-9)
+    torch.testing.assert_close(f1, f2, rtol=0, atol=1e-8)

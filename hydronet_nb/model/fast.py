@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch_geometric.nn.models import SchNet
 from torch_geometric.utils import to_dense_batch
 
-from .cfconv import Slots, edge_conv
+from .cfconv import Slots, _conv, _dot, _scatter, edge_conv
 from .graph import DEFAULT_K, KNNInteractionGraph
 
 #: grid of the filter table: points and largest tabulated distance (Angstrom)
@@ -200,3 +200,54 @@ class FastSchNet(SchNet):
         n_clusters = int(batch.max()) + 1 if batch.numel() else 0
         out = torch.zeros(n_clusters, h.size(-1), dtype=h.dtype, device=h.device)
         return out.index_add(0, batch, h)
+
+    @torch.no_grad()
+    def energy_and_forces(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None):
+        """Energies ``[clusters]`` and forces ``[atoms, 3]`` without autograd (inference and MD).
+
+        The chain rule written out: forward through the blocks keeping what the backward needs, then
+        the gradient of the summed energy with respect to the atom features, block by block, down to
+        the slot lengths and the positions. The same numbers as ``autograd.grad`` of :meth:`forward`
+        (tested), with no graph to record. Falls back to autograd where that path applies (training
+        mode, swapped-in graphs, slots beyond the table).
+        """
+        if batch is None:
+            batch = torch.zeros_like(z)
+        graph = self.interaction_graph
+        neighbours, valid = knn_neighbours(pos, batch, self.k)
+        diff = pos.index_select(0, neighbours.view(-1)).view(*neighbours.shape, 3) - pos.unsqueeze(1)
+        diff = torch.where(valid.unsqueeze(-1), diff, torch.ones_like(diff))
+        r = diff.norm(dim=-1)
+        if self.training or type(graph) is not KNNInteractionGraph or graph.k != self.k or bool((valid & (r >= self.r_max)).any()):
+            with torch.enable_grad():
+                p = pos.detach().requires_grad_(True)
+                e = self(z, p, batch).view(-1)
+                (g,) = torch.autograd.grad(e.sum(), p)
+            return e.detach(), -g
+        weight = valid.to(pos.dtype)
+        slots = Slots(neighbours, (self.points - 1) / self.r_max, z.size(0))
+        tables = self._tables()
+        h = self.embedding(z)
+        saved = []
+        for block, table in zip(self.interactions, tables):
+            x = F.linear(h, block.conv.lin1.weight)
+            a = block.conv.lin2(_conv(x, weight, r, table, slots, 0))
+            b = block.act(a)
+            h = h + block.lin(b)
+            saved.append((x, a))
+        u = self.lin1(h)
+        energy_atoms = self.lin2(self.act(u))
+        n_clusters = int(batch.max()) + 1 if batch.numel() else 0
+        energies = torch.zeros(n_clusters, dtype=h.dtype, device=h.device).index_add_(0, batch, energy_atoms.view(-1))
+        # backward: dE/dh through the readout, then each block in reverse
+        g = (torch.sigmoid(u) * self.lin2.weight.view(1, -1)) @ self.lin1.weight  # [A, F]
+        g_r = torch.zeros_like(r)
+        for block, table, (x, a) in zip(reversed(self.interactions), reversed(tables), reversed(saved)):
+            g_m = ((g @ block.lin.weight) * torch.sigmoid(a)) @ block.conv.lin2.weight
+            g_r += weight * _dot(g_m, x, r, table, slots, 1)
+            g = g + _scatter(g_m, weight, r, table, slots, 0) @ block.conv.lin1.weight
+        # r = |pos[j] - pos[i]|: dr/dpos[j] = unit, dr/dpos[i] = -unit
+        per_slot = (g_r / r).unsqueeze(-1) * diff  # [A, k, 3]
+        grad = -per_slot.sum(1)
+        grad.index_add_(0, neighbours.view(-1), per_slot.view(-1, 3))
+        return energies, -grad

@@ -72,12 +72,20 @@ def energy_and_forces(
     batch: torch.Tensor | None = None,
     *,
     create_graph: bool = False,
+    use_explicit: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Energies ``[clusters]`` (kcal/mol) and forces ``-dE/dpos`` ``[atoms, 3]`` (kcal/mol/Angstrom).
 
     Pass ``create_graph=True`` when the forces enter a training loss: without it the force term
     has no path back to the weights -- the first bug of the paper's released finetuning code.
+    Otherwise a fast SchNet in eval mode computes them without autograd
+    (:meth:`~hydronet_nb.model.fast.FastSchNet.energy_and_forces`; ``use_explicit=False``: autograd).
     """
+    explicit = getattr(model, "energy_and_forces", None)
+    if use_explicit and explicit is not None and not create_graph and not model.training:
+        if batch is None:
+            batch = torch.zeros(z.size(0), dtype=torch.long, device=z.device)
+        return explicit(z, pos.detach(), batch)
     pos = pos.detach().requires_grad_(True)
     e = energy(model, z, pos, batch)
     (grad,) = torch.autograd.grad(e.sum(), pos, create_graph=create_graph)
