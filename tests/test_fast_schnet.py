@@ -10,7 +10,8 @@ import torch
 from torch_geometric.nn.models import SchNet
 
 from hydronet_nb.data.clusters import collate
-from hydronet_nb.model.fast import FastSchNet, knn_neighbours
+from hydronet_nb.model.fast import FastSchNet
+from hydronet_nb.model.graph import knn_neighbours
 from hydronet_nb.model.graph import knn_edge_index
 
 

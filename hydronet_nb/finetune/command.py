@@ -168,6 +168,8 @@ def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | Non
     ``export_to``: a folder to export the best epoch into (:mod:`hydronet_nb.finetune.export`), with
     ``command`` recorded in its card.
     """
+    import numpy as np
+
     from ..evaluate.metrics import cluster_metrics, set_metrics
     from ..evaluate.predict import predict
     from ..train.checkpoints import BEST, load_checkpoint
@@ -196,8 +198,6 @@ def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | Non
     trainer.model.eval()
     test = data.subset(split["test_idx"], name="test")
     table, forces = predict(trainer.model, test)
-    import numpy as np
-
     metrics = cluster_metrics(table["energy"], test.energy, test.n_water, np.concatenate(forces), test.forces,
                               test.n_atoms).assign(set="test")
     row = set_metrics(metrics).loc["test"]

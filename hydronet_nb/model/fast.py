@@ -34,8 +34,8 @@ DeePMD-kit compression does it for inference only, NNPOps' fused kernels train n
   ``2 r_c``): the published model was trained with it. Edges longer than ``r_max`` (12 Angstrom
   by default) fall back to the exact filter; :attr:`FastSchNet.fallback_edges` counts them.
 
-Message passing is dense: every atom has a row of ``k`` neighbour slots (:func:`knn_neighbours`,
-the same edges as :func:`hydronet_nb.graph.knn_edge_index`), so aggregation is a sum over the
+Message passing is dense: every atom has a row of ``k`` neighbour slots (:func:`hydronet_nb.model.graph.knn_neighbours`,
+whose valid slots are :func:`~hydronet_nb.model.graph.knn_edge_index`'s edges), so aggregation is a sum over the
 slot axis instead of a scatter. The module subclasses PyG's SchNet and adds no parameters or
 buffers, so its ``state_dict`` is PyG's exactly and weights move freely in both directions. With
 another interaction graph swapped in (the fixed-size packs of IPUs, a radius graph) it runs PyG's
@@ -48,41 +48,14 @@ import math
 import torch
 import torch.nn.functional as F
 from torch_geometric.nn.models import SchNet
-from torch_geometric.utils import to_dense_batch
 
 from .cfconv import Slots, _conv, _dot, _scatter, edge_conv
-from .graph import DEFAULT_K, KNNInteractionGraph
+from .graph import DEFAULT_K, KNNInteractionGraph, knn_neighbours
 
 #: grid of the filter table: points and largest tabulated distance (Angstrom)
 TABLE_POINTS = 2048
 TABLE_MAX = 12.0
 _LOG2 = math.log(2.0)
-
-
-def knn_neighbours(pos: torch.Tensor, batch: torch.Tensor, k: int = DEFAULT_K):
-    """Each atom's ``k`` nearest atoms of its cluster as a dense ``[atoms, k]`` table.
-
-    Returns ``(neighbours, valid)``: global atom indices and a mask; the slots an atom of a
-    cluster with at most ``k`` atoms cannot fill point at the atom itself and are not valid.
-    The valid slots are exactly the edges of :func:`hydronet_nb.graph.knn_edge_index`. Built
-    without gradient (the index is discrete). ``batch`` must be sorted, as PyG's is.
-    """
-    with torch.no_grad():
-        dense, mask = to_dense_batch(pos.detach(), batch)  # [B, N, 3], [B, N]
-        n_max = dense.size(1)
-        dist = torch.cdist(dense, dense)
-        invalid = ~(mask.unsqueeze(1) & mask.unsqueeze(2))
-        invalid |= torch.eye(n_max, dtype=torch.bool, device=pos.device).unsqueeze(0)
-        dist = dist.masked_fill(invalid, float("inf"))
-        k_eff = min(k, max(n_max - 1, 1))
-        d_k, j_local = dist.topk(k_eff, dim=-1, largest=False)  # [B, N, k]
-        counts = mask.sum(1)
-        base = (torch.cumsum(counts, 0) - counts).view(-1, 1, 1)
-        valid = torch.isfinite(d_k)[mask]  # [atoms, k]
-        neighbours = (j_local + base)[mask]
-        own = torch.arange(pos.size(0), device=pos.device).view(-1, 1).expand_as(neighbours)
-        neighbours = torch.where(valid, neighbours, own)
-    return neighbours, valid
 
 
 def _filter_values_and_slopes(block, r: torch.Tensor, offset: torch.Tensor, coeff: float, cutoff: float):
@@ -172,6 +145,14 @@ class FastSchNet(SchNet):
 
     # --- the model --------------------------------------------------------------------------------
 
+    def _slots(self, pos: torch.Tensor, batch: torch.Tensor):
+        """Neighbour slots ``[A, k]``, their mask, vectors ``[A, k, 3]`` and lengths ``[A, k]``."""
+        neighbours, valid = knn_neighbours(pos, batch, self.k)
+        diff = pos.index_select(0, neighbours.view(-1)).view(*neighbours.shape, 3) - pos.unsqueeze(1)
+        # empty slots (an atom paired with itself) get a unit vector: no zero-length norm, no NaN gradient
+        diff = torch.where(valid.unsqueeze(-1), diff, torch.ones_like(diff))
+        return neighbours, valid, diff, diff.norm(dim=-1)
+
     def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         if batch is None:
             batch = torch.zeros_like(z)
@@ -179,11 +160,7 @@ class FastSchNet(SchNet):
         if type(graph) is not KNNInteractionGraph or graph.k != self.k:
             # another graph was swapped in (packs, a radius graph): PyG's own forward with it
             return super().forward(z, pos, batch)
-        neighbours, valid = knn_neighbours(pos, batch, self.k)  # [A, k]
-        diff = pos.index_select(0, neighbours.view(-1)).view(*neighbours.shape, 3) - pos.unsqueeze(1)
-        # empty slots (an atom paired with itself) get a unit vector: no zero-length norm, no NaN gradient
-        diff = torch.where(valid.unsqueeze(-1), diff, torch.ones_like(diff))
-        r = diff.norm(dim=-1)  # [A, k]
+        neighbours, valid, diff, r = self._slots(pos, batch)
         far = valid & (r.detach() >= self.r_max)
         n_far = int(far.sum())
         self.fallback_edges += n_far
@@ -214,10 +191,7 @@ class FastSchNet(SchNet):
         if batch is None:
             batch = torch.zeros_like(z)
         graph = self.interaction_graph
-        neighbours, valid = knn_neighbours(pos, batch, self.k)
-        diff = pos.index_select(0, neighbours.view(-1)).view(*neighbours.shape, 3) - pos.unsqueeze(1)
-        diff = torch.where(valid.unsqueeze(-1), diff, torch.ones_like(diff))
-        r = diff.norm(dim=-1)
+        neighbours, valid, diff, r = self._slots(pos, batch)
         if self.training or type(graph) is not KNNInteractionGraph or graph.k != self.k or bool((valid & (r >= self.r_max)).any()):
             with torch.enable_grad():
                 p = pos.detach().requires_grad_(True)

@@ -17,11 +17,13 @@ from torch_geometric.utils import to_dense_batch
 DEFAULT_K = 28
 
 
-def knn_edge_index(pos: torch.Tensor, batch: torch.Tensor | None = None, k: int = DEFAULT_K) -> torch.Tensor:
-    """Edges from each atom's ``k`` nearest atoms of the same cluster, no self loops.
+def knn_neighbours(pos: torch.Tensor, batch: torch.Tensor | None = None, k: int = DEFAULT_K):
+    """Each atom's ``k`` nearest atoms of its cluster as a dense ``[atoms, k]`` table (no self loops).
 
-    A cluster with fewer than ``k + 1`` atoms gets all its other atoms as neighbours. Built
-    without gradient: the index is discrete, distances are recomputed by :func:`edge_lengths`.
+    Returns ``(neighbours, valid)``: global atom indices and a mask. A cluster with fewer than
+    ``k + 1`` atoms gets all its other atoms; the slots it cannot fill point at the atom itself and
+    are not valid. Built without gradient: the index is discrete, distances are recomputed from
+    ``pos``. ``batch`` must be sorted, as PyG's is.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got k={k}")
@@ -38,14 +40,20 @@ def knn_edge_index(pos: torch.Tensor, batch: torch.Tensor | None = None, k: int 
         dist = dist.masked_fill(invalid, float("inf"))
         k_eff = min(k, max(n_max - 1, 1))
         d_k, j_local = dist.topk(k_eff, dim=-1, largest=False)  # [B, N, k]
-        keep = torch.isfinite(d_k)  # drops padding and the missing neighbours of small clusters
-        # local (per-cluster) indices -> global atom indices
-        offsets = torch.cumsum(mask.sum(1), 0) - mask.sum(1)  # first atom of each cluster
-        i_local = torch.arange(n_max, device=pos.device).view(1, n_max, 1).expand_as(j_local)
-        base = offsets.view(-1, 1, 1)
-        i_glob = (i_local + base)[keep]
-        j_glob = (j_local + base)[keep]
-    return torch.stack([j_glob, i_glob], dim=0)
+        counts = mask.sum(1)
+        base = (torch.cumsum(counts, 0) - counts).view(-1, 1, 1)  # first atom of each cluster
+        valid = torch.isfinite(d_k)[mask]  # [atoms, k]: drops padding and the missing neighbours
+        neighbours = (j_local + base)[mask]
+        own = torch.arange(pos.size(0), device=pos.device).view(-1, 1).expand_as(neighbours)
+        neighbours = torch.where(valid, neighbours, own)
+    return neighbours, valid
+
+
+def knn_edge_index(pos: torch.Tensor, batch: torch.Tensor | None = None, k: int = DEFAULT_K) -> torch.Tensor:
+    """The valid slots of :func:`knn_neighbours` as PyG edges ``[2, edges]`` (neighbour ``j``, centre ``i``)."""
+    neighbours, valid = knn_neighbours(pos, batch, k)
+    centre = torch.arange(neighbours.size(0), device=pos.device).view(-1, 1).expand_as(neighbours)
+    return torch.stack([neighbours[valid], centre[valid]], dim=0)
 
 
 def edge_lengths(pos: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
