@@ -40,3 +40,20 @@ def tiny_dataset(tmp_path_factory) -> Path:
     out = root / "data"
     generate(Settings(**TINY), out, root / "work", workers=1, command="hydronet-nb generate --tiny")
     return out
+
+
+@pytest.fixture(scope="session")
+def nonmin(tmp_path_factory):
+    """A PNNL-layout folder of 78 toy-labelled non-minima with a five-part split."""
+    import numpy as np
+    from synthetic import clusters
+
+    from hydronet_nb.io.pnnl import write_pnnl_hdf5, write_split
+
+    folder = tmp_path_factory.mktemp("nonmin")
+    data = clusters(copies=6, rattle=0.05, sizes=range(3, 16))
+    write_pnnl_hdf5(folder / "nonmin_data.hdf5", data)
+    rows = np.random.default_rng(0).permutation(len(data))
+    write_split(folder / "split_00_nonmin.npz", train_idx=rows[:20], val_idx=rows[20:30], test_idx=rows[30:40],
+                examine_idx=rows[40:50], reserve_idx=rows[50:])
+    return folder

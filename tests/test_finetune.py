@@ -9,19 +9,6 @@ from synthetic import TINY_MODEL, clusters
 
 from hydronet_nb.finetune import command
 from hydronet_nb.finetune.rounds import ADDITIONS, STATE, ActiveSampler, Schedule
-from hydronet_nb.io.pnnl import write_pnnl_hdf5, write_split
-
-
-@pytest.fixture(scope="module")
-def nonmin(tmp_path_factory):
-    """A PNNL-layout folder of 78 toy-labelled non-minima with a five-part split."""
-    folder = tmp_path_factory.mktemp("nonmin")
-    data = clusters(copies=6, rattle=0.05, sizes=range(3, 16))
-    write_pnnl_hdf5(folder / "nonmin_data.hdf5", data)
-    rows = np.random.default_rng(0).permutation(len(data))
-    write_split(folder / "split_00_nonmin.npz", train_idx=rows[:20], val_idx=rows[20:30], test_idx=rows[30:40],
-                examine_idx=rows[40:50], reserve_idx=rows[50:])
-    return folder
 
 
 def config_text(nonmin, out, rule="active", extra=""):
@@ -136,7 +123,7 @@ def test_shipped_configs_read(name):
     config = command.read_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml")
     assert config.training.energy_weight == 0.05 and config.active.rule == "active"
     assert config.start == ("scratch" if name.endswith("scratch") else "pretrained")
-    assert config.schedule.total == (590 if name.endswith("full") else 170)
+    assert config.schedule.total == (590 if name.endswith("full") else 70)
 
 
 def test_export_writes_a_loadable_folder_with_force_metrics(nonmin, tmp_path):

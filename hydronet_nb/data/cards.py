@@ -16,8 +16,8 @@ import pandas as pd
 
 from ..utils.files import atomic_write_json, atomic_write_text
 
-#: file stems of the two kinds of card (``<stem>.json`` and ``<stem>.md``)
-DATASET_CARD, MODEL_CARD = "DATASET", "MODEL"
+#: file stems of the kinds of card (``<stem>.json`` and ``<stem>.md``)
+DATASET_CARD, MODEL_CARD, STUDY_CARD = "DATASET", "MODEL", "STUDY"
 #: version of the JSON layout
 CARD_FORMAT = 1
 #: the columns of a data-set card's per-size tables
@@ -36,7 +36,7 @@ def has_card(folder: str | Path, stem: str = DATASET_CARD) -> bool:
 
 def write_card(folder: str | Path, stem: str, facts: dict) -> Path:
     """Write ``facts`` as ``<stem>.json`` and its rendering as ``<stem>.md`` (both atomically); returns the Markdown path."""
-    render = {DATASET_CARD: render_dataset_card, MODEL_CARD: render_model_card}[stem]
+    render = {DATASET_CARD: render_dataset_card, MODEL_CARD: render_model_card, STUDY_CARD: render_study_card}[stem]
     facts = {"card": stem.lower(), "format": CARD_FORMAT, **facts}
     data, text = card_paths(folder, stem)
     atomic_write_json(data, facts, indent=1)
@@ -222,3 +222,20 @@ def _previous_lines(facts: dict) -> list[str]:
             lines.append(f"| {m['set']} | {m['mae_per_water']:.4f} | {n['mae_per_water']:.4f} | "
                          f"{m['rmse_per_water']:.4f} | {n['rmse_per_water']:.4f} |")
     return lines + [""]
+
+
+# --- study cards ----------------------------------------------------------------------------------
+
+
+def render_study_card(facts: dict) -> str:
+    """``STUDY.md`` from the facts a study command records (its tables are the CSV files beside it)."""
+    return "\n".join([
+        f"# {facts['title']}", "", "## Command", "", "```", facts["command"], "```", "",
+        "Rerunning it continues the study: finished arms are kept, a stopped one resumes.", "",
+        "## Config", "", "```json", json.dumps(facts["config"], indent=1), "```", "",
+        "## Cost", "",
+        f"- arms: {facts['arms']}; training passes {facts['train_seconds'] / 60:.1f} min in all",
+        f"- wall time of the invocation that finished it: {facts['wall_seconds'] / 60:.1f} min",
+        f"- hardware: {facts['hardware']}", "",
+        "## Tables", "", *[f"- `{name}`" for name in facts["files"]], "",
+    ])

@@ -162,11 +162,13 @@ TITLES = {"scratch": "SchNet trained on forces from scratch",
           "pretrained": "The book's pretrained SchNet, finetuned on forces"}
 
 
-def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | None = None, command: str = "") -> dict:
+def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | None = None, command: str = "",
+        split: dict | None = None, epoch_callback=None) -> dict:
     """Finetune as configured (continuing a stopped run); returns the summary.
 
     ``export_to``: a folder to export the best epoch into (:mod:`hydronet_nb.finetune.export`), with
-    ``command`` recorded in its card.
+    ``command`` recorded in its card. ``split``: row indices replacing the data's own split (the
+    studies train on parts of it); ``epoch_callback(trainer, metrics)`` replaces the printed line.
     """
     import numpy as np
 
@@ -178,7 +180,7 @@ def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | Non
     from .rounds import ActiveSampler
 
     data = load_nonminima(config.data)
-    split = data.split
+    split = data.split if split is None else split
     val = data.subset(split["val_idx"], name="val")
     model, model_cfg = start_model(config)
     config.output.mkdir(parents=True, exist_ok=True)
@@ -186,7 +188,7 @@ def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | Non
 
     def make_trainer(train_set):
         return Trainer(model, train_set, val, config.training, config.output, model_config=model_cfg.as_dict(),
-                       device=device, callbacks=[_print_epoch])
+                       device=device, callbacks=[epoch_callback or _print_epoch])
 
     sampler = ActiveSampler(make_trainer, data, split, config.schedule, config.output, rule=make_rule(config.active),
                             energy_weight=config.training.energy_weight, examine_size=config.active.examine,

@@ -29,6 +29,9 @@ class TrainConfig:
     min_lr: float = 1e-6
     clip_value: float = 200.0  # element-wise gradient clamp (torch.nn.utils.clip_grad_value_)
     energy_weight: float = 1.0  # c in c * MSE(E) + (1 - c) * MSE(F); the paper's finetuning uses 0.05
+    # forces differentiated with create_graph=True so the force term trains the weights; False repeats
+    # the released code's first bug (the force term then trains nothing), for the study that measures it
+    create_graph: bool = True
     early_stopping_patience: int | None = None  # stop after this many epochs without a better val loss
     # the last anneal_epochs of `epochs`: the learning rate falls along a half cosine from where the
     # plateau schedule left it to min_lr, so that a run ends settled (None: plateau schedule only)
@@ -60,6 +63,9 @@ class TrainConfig:
             raise ValueError(f"training.lr_factor must be in (0, 1), got {self.lr_factor}")
         if not 0.0 <= self.energy_weight <= 1.0:
             raise ValueError(f"training.energy_weight must be in [0, 1], got {self.energy_weight}")
+        if self.packed and not self.create_graph:
+            raise ValueError("training.create_graph: false (the released code's bug) is only for whole clusters, "
+                             "not packed")
 
     @property
     def with_forces(self) -> bool:

@@ -39,22 +39,28 @@ class ClusterLoss(torch.nn.Module):
 
     ``forward(z, pos, batch, energy, n_water, forces=None, energy_norm=None, force_norm=None)``
     returns what :func:`loss_terms` returns; the norms default to the batch's own counts.
-    Forces are differentiated with ``create_graph`` in training mode only.
+    Forces are differentiated with ``create_graph`` in training mode only; ``create_graph=False``
+    repeats the released code's bug (the forces are constants to the optimizer: only ``c * MSE(E)``
+    trains), kept for the study that measures it.
     """
 
-    def __init__(self, model: torch.nn.Module, energy_weight: float):
+    def __init__(self, model: torch.nn.Module, energy_weight: float, create_graph: bool = True):
         super().__init__()
         if not 0.0 <= energy_weight <= 1.0:
             raise ValueError(f"energy_weight must be in [0, 1], got {energy_weight}")
         self.model = model
         self.energy_weight = float(energy_weight)
+        self.create_graph = bool(create_graph)
 
     def forward(self, z, pos, batch, energy, n_water, forces=None, energy_norm=None, force_norm=None):
         if self.energy_weight >= 1.0:
             e_pred, f_pred = self.model(z, pos, batch).view(-1), None
         else:
             with torch.enable_grad():
-                e_pred, f_pred = energy_and_forces(self.model, z, pos, batch, create_graph=self.training)
+                e_pred, f_pred = energy_and_forces(self.model, z, pos, batch,
+                                                   create_graph=self.training and self.create_graph)
+                if self.training and not self.create_graph:
+                    e_pred = self.model(z, pos, batch).view(-1)  # the energy term still trains, as in the paper's code
         if energy_norm is None:
             energy_norm, force_norm = energy.numel(), 3 * z.numel()
         return loss_terms(e_pred, energy, n_water, f_pred, forces, self.energy_weight, energy_norm, force_norm)

@@ -106,7 +106,7 @@ class Trainer:
         if self.config.packed:
             self.loss_module = PackLoss(self.model, self.config.energy_weight, self.config.pack_atoms, self.train_plan.slots)
         else:
-            self.loss_module = ClusterLoss(self.model, self.config.energy_weight)
+            self.loss_module = ClusterLoss(self.model, self.config.energy_weight, self.config.create_graph)
         self.backend.set_loss(self.loss_module)
         self.fingerprints = {"train": self.train.fingerprint(), "val": self.val.fingerprint()}
         self.bad_epochs, self.stopped = 0, False
