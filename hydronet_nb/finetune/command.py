@@ -108,6 +108,26 @@ def read_config(path: str | Path) -> FinetuneConfig:
         from_mapping(Schedule, raw.get("schedule"), "schedule", str(path)), active, Path(resolve(raw["output"])))
 
 
+def variant(base: FinetuneConfig, output: str | Path, *, start=None, model=None, training: dict | None = None,
+            schedule: dict | None = None, active: dict | None = None) -> FinetuneConfig:
+    """``base`` with another output folder and the given changes (``training``: TrainConfig fields to
+    change; ``schedule``, ``active``: whole sections as mappings), for the chapter's demo and the studies."""
+    from .rounds import Schedule
+
+    changes = {"output": Path(output)}
+    if start is not None:
+        changes["start"] = start
+    if model is not None:
+        changes["model"] = model
+    if training:
+        changes["training"] = dataclasses.replace(base.training, **training)
+    if schedule is not None:
+        changes["schedule"] = Schedule(**schedule)
+    if active is not None:
+        changes["active"] = ActiveSettings(**active)
+    return dataclasses.replace(base, **changes)
+
+
 def load_nonminima(settings: DataSettings):
     """The labelled non-minima with their five-part split, as one ClusterSet."""
     from ..data import datasets

@@ -3,20 +3,20 @@
 The folder has the layout of :mod:`hydronet_nb.model.shipped` (``schnet.pt``, ``config.json``,
 ``metrics.csv``, ``errors.csv``, ``MODEL.json`` rendered as ``MODEL.md``) plus the active-sampling
 logs ``additions.csv`` and ``rounds.csv``. ``errors.csv`` has one row per test cluster of the
-non-minima and, when given, of the minima: ``set, n_water, error_per_water, force_mae, f_mag, f_ang``.
+non-minima and, when given, of the minima: ``set, n_water, error_per_water, force_mae, f_mag, f_ang``
+(minima: forces against zero, ``f_ang`` empty).
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..data.cards import MODEL_CARD, read_card, write_card
 from ..device import describe_hardware
-from ..evaluate.metrics import cluster_metrics, errors_by_size, set_metrics
-from ..evaluate.predict import predict
+from ..evaluate.metrics import errors_by_size, set_metrics
+from ..evaluate.static import static_errors
 from ..model.shipped import CONFIG, ERRORS, METRICS, WEIGHTS, model_config
 from ..model.weights import load_schnet
 from ..train.checkpoints import BEST, LOG, load_checkpoint, save_checkpoint
@@ -28,16 +28,8 @@ NONMIN_TEST, MINIMA_TEST = "test non-minima", "test minima"
 
 
 def error_table(model, sets: dict) -> pd.DataFrame:
-    """Per-cluster errors of ``model`` on each named ClusterSet of ``sets`` (forces where the set has them)."""
-    tables = []
-    for name, data in sets.items():
-        if data is None or not len(data):
-            continue
-        table, forces = predict(model, data)
-        f = np.concatenate(forces) if data.has_forces else None
-        tables.append(cluster_metrics(table["energy"], data.energy, data.n_water, f,
-                                      data.forces if data.has_forces else None, data.n_atoms).assign(set=name))
-    return pd.concat(tables, ignore_index=True)
+    """Per-cluster errors of ``model`` on each named ClusterSet of ``sets`` (:mod:`hydronet_nb.evaluate.static`)."""
+    return static_errors({"model": model}, {k: v for k, v in sets.items() if v is not None}).drop(columns="model")
 
 
 def export(run_dir: str | Path, dest: str | Path, *, config: dict, model_cfg: dict, data_files, sets: dict,

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils.config import check_keys, from_mapping, read_mapping
+from .command import variant
 
 STUDIES = ("create_graph", "selection", "data_efficiency")
 SECTIONS = ("base", "val") + STUDIES + ("output",)
@@ -111,24 +112,6 @@ def read_study_config(path: str | Path) -> StudyConfig:
 
 # --- the arms ------------------------------------------------------------------------------------
 
-def _arm_config(base, out: Path, *, start=None, model=None, training=None, schedule=None, active=None):
-    from .command import ActiveSettings
-    from .rounds import Schedule
-
-    changes = {"output": out}
-    if start is not None:
-        changes["start"] = start
-    if model is not None:
-        changes["model"] = model
-    if training:
-        changes["training"] = dataclasses.replace(base.training, **training)
-    if schedule is not None:
-        changes["schedule"] = Schedule(**schedule)
-    if active is not None:
-        changes["active"] = ActiveSettings(**active)
-    return dataclasses.replace(base, **changes)
-
-
 def _plain_schedule(epochs: int) -> dict:
     return {"initial_epochs": epochs, "rounds": 0, "epochs_per_round": 0, "final_epochs": 0, "final_patience": None}
 
@@ -194,7 +177,7 @@ class StudyRunner:
         for flag in (True, False):
             arm = "with create_graph" if flag else "without create_graph (released code)"
             out = self.out / "create_graph" / ("with" if flag else "without")
-            config = _arm_config(self.base, out, training={"create_graph": flag, "seed": s.seed},
+            config = variant(self.base, out, training={"create_graph": flag, "seed": s.seed},
                                  schedule=_plain_schedule(s.epochs), active={"rule": "none"})
             self._arm("create_graph", arm, config, split, {"seed": s.seed})
             m = pd.read_json(out / "metrics.jsonl", lines=True)
@@ -213,7 +196,7 @@ class StudyRunner:
                 settings = {"rule": rule, "examine": s.examine, "seed": seed}
                 if rule == "random":
                     settings["budget"] = str(active_out / "additions.csv")
-                config = _arm_config(self.base, out, training={"seed": seed}, schedule=s.schedule, active=settings)
+                config = variant(self.base, out, training={"seed": seed}, schedule=s.schedule, active=settings)
                 self._arm("selection", f"{rule} seed {seed}", config, split, {"seed": seed})
                 m = pd.read_json(out / "metrics.jsonl", lines=True).set_index("epoch")
                 added = pd.read_csv(out / "additions.csv")
@@ -235,7 +218,7 @@ class StudyRunner:
                 for start in ("base", "scratch"):  # base: the base config's start (the pretrained model)
                     out = self.out / "data_efficiency" / f"{start}-{size}-{seed}"
                     extra = {"start": "scratch", "model": self.scratch_model} if start == "scratch" else {}
-                    config = _arm_config(self.base, out, training={"seed": seed}, schedule=_plain_schedule(int(epochs)),
+                    config = variant(self.base, out, training={"seed": seed}, schedule=_plain_schedule(int(epochs)),
                                          active={"rule": "none"}, **extra)
                     self._arm("data_efficiency", f"{'scratch' if extra else 'pretrained'} {size} seed {seed}", config, split, {"seed": seed})
 
