@@ -58,8 +58,28 @@ def check_pretraining(v):
     assert v["shipped_on_ttm"] > 5 * v["published_on_ttm"]  # ... and the paper's model its own
 
 
+def check_force_finetuning(v):
+    """Chapter 3: the demo's rounds, the shipped models' ordering, the studies read back from their tables."""
+    from hydronet_nb.finetune.studies import efficiency_means, read_tables
+
+    assert v["demo_rounds"] == 2 and v["demo_added"] >= 0 and v["demo_epochs"] == 4
+    assert v["erfinv_factor"] == pytest.approx(1.0179, abs=1e-4) and v["energy_weight"] == 0.05
+    assert v["pre_min_force"] > 5 and v["pre_non_force_mae"] > 5  # minima taught no forces
+    assert v["finetuned_force_mae"] * 3 <= v["pretrained_force_mae"]
+    assert v["finetuned_force_mae"] < v["scratch_force_mae"]
+    assert v["force_ratio"] == pytest.approx(v["pretrained_force_mae"] / v["finetuned_force_mae"])
+    assert 0 <= v["finetuned_f_ang"] < v["pretrained_f_ang"] <= 1
+    tables = read_tables()
+    means = efficiency_means(tables["summary"])
+    assert str(v["effic_always"]) == str(bool(means["pretrained_wins"].all()))  # glue keeps the text
+    assert v["effic_pre_small"] == pytest.approx(means["force_mae"]["pretrained"].iloc[0])
+    cg = tables["summary"].query("study == 'create_graph'").set_index("create_graph")
+    assert v["cg_ratio"] == pytest.approx(cg.loc[False, "force_mae"] / cg.loc[True, "force_mae"])
+    assert v["sel_seeds"] >= 2
+
+
 CHECKS = {"00_quickstart": check_quickstart, "01_data_exploration": check_data_exploration,
-          "02_ipu_pretraining": check_pretraining}
+          "02_ipu_pretraining": check_pretraining, "03_force_finetuning": check_force_finetuning}
 
 
 @pytest.mark.book

@@ -59,6 +59,19 @@ PROFILES: dict[str, dict[str, dict]] = {
         "full": {"demo_train": None, "demo_val": None, "demo_epochs": 30, "bench_clusters": 256, "eval_per_size": None,
                  "bench_repeats": 3, "bench_md_steps": 20, "bench_md_sizes": (10, 20, 30)},
     },
+    "force_finetuning": {
+        # demo_*: the live run of active sampling (clusters of the embedded non-minima's split, its
+        # schedule); eval_per_size: test minima and non-minima per size for the static errors (None: all)
+        "test": {"demo_train": 40, "demo_val": 16, "demo_examine": 16, "demo_test": 16,
+                 "demo_schedule": {"initial_epochs": 1, "rounds": 2, "epochs_per_round": 1, "final_epochs": 1},
+                 "eval_per_size": 2},
+        "book": {"demo_train": 400, "demo_val": 100, "demo_examine": 300, "demo_test": 200,
+                 "demo_schedule": {"initial_epochs": 3, "rounds": 2, "epochs_per_round": 2, "final_epochs": 2},
+                 "eval_per_size": None},
+        "full": {"demo_train": None, "demo_val": None, "demo_examine": None, "demo_test": None,
+                 "demo_schedule": {"initial_epochs": 50, "rounds": 50, "epochs_per_round": 10, "final_epochs": 50},
+                 "eval_per_size": None},
+    },
 }
 
 

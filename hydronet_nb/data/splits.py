@@ -54,3 +54,30 @@ def sample_rows(size: np.ndarray, per_size: int | None, seed: int = 0) -> np.nda
     rng = np.random.default_rng(seed)
     rows = [rng.permutation(np.flatnonzero(size == n))[:per_size] for n in np.unique(size)]
     return np.sort(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+
+
+def shrink(split: dict, *, train: int | None = None, val: int | None = None, test: int | None = None,
+           examine: int | None = None, train_seed: int | None = None) -> dict[str, np.ndarray]:
+    """A smaller copy of a five-part split (a chapter's demo, a study's arm): the first ``val`` and ``test``
+    rows of those parts; ``train`` rows of the training part (the first ones, or drawn with
+    ``train_seed``); an examine pool of the first ``examine`` rows of examine + reserve, the rest the
+    reserve. ``None`` keeps a part whole. Asking for more rows than a part has is an error naming it.
+    """
+    parts = {key: np.asarray(split.get(key, np.zeros(0)), dtype=np.int64) for key in SPLIT_KEYS}
+    pool = np.concatenate([parts["examine_idx"], parts["reserve_idx"]])
+    counts = {"train_idx": train, "val_idx": val, "test_idx": test}
+    for key, n in {**counts, "examine_idx": examine}.items():
+        have = len(pool) if key == "examine_idx" else len(parts[key])
+        if n is not None and not 0 <= n <= have:
+            raise ValueError(f"{n} rows asked of split part {key[:-4]!r}, which has {have}")
+    out = dict(parts)
+    for key, n in counts.items():
+        if n is not None:
+            rows = parts[key]
+            if key == "train_idx" and train_seed is not None:
+                out[key] = np.sort(np.random.default_rng(train_seed).choice(rows, size=n, replace=False))
+            else:
+                out[key] = rows[:n]
+    if examine is not None:
+        out["examine_idx"], out["reserve_idx"] = pool[:examine], pool[examine:]
+    return out

@@ -6,7 +6,7 @@ The config (JSON or YAML; paths relative to the file)::
       source: embedded              # embedded | pnnl
       path: nonmin_data.hdf5        # pnnl: the HDF5 file (forces = -gradient)
       split: split_00_nonmin.npz    # train, val, test, examine, reserve (embedded: its own)
-    start: pretrained               # pretrained | published | scratch | an exported folder | a checkpoint file
+    start: pretrained               # a shipped model's name | published | scratch | an exported folder | a checkpoint file
     model: {}                       # SchNetConfig fields (scratch only; loaded weights bring theirs)
     training: {energy_weight: 0.05, batch_size: 32, lr: 5.0e-4}   # TrainConfig fields
     schedule: {initial_epochs: 50, rounds: 50, epochs_per_round: 10, final_epochs: 50, final_patience: 50}
@@ -80,15 +80,21 @@ class FinetuneConfig:
 
 def read_config(path: str | Path) -> FinetuneConfig:
     """A :class:`FinetuneConfig` from a JSON or YAML file; errors name the file and the key."""
+    path = Path(path)
+    return config_from_mapping(read_mapping(path), str(path), path.parent)
+
+
+def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> FinetuneConfig:
+    """A :class:`FinetuneConfig` from a plain mapping (a chapter's settings); paths relative to ``here``,
+    errors naming ``source`` and the key."""
     from ..model.schnet import SchNetConfig
     from ..train.config import TrainConfig
     from .rounds import Schedule
 
-    path = Path(path)
-    raw = check_keys(read_mapping(path), SECTIONS, "config", str(path))
+    path, here = source, Path(here)
+    raw = check_keys(raw, SECTIONS, "config", source)
     if "output" not in raw:
-        raise ValueError(f"{path}: 'output' (the folder for checkpoints and logs) is missing")
-    here = path.parent
+        raise ValueError(f"{source}: 'output' (the folder for checkpoints and logs) is missing")
 
     def resolve(value):
         return None if value is None else str(here / Path(value).expanduser())
@@ -96,8 +102,10 @@ def read_config(path: str | Path) -> FinetuneConfig:
     data = check_keys(raw.get("data") or {}, [f.name for f in dataclasses.fields(DataSettings)], "data", str(path))
     for key in ("path", "split"):
         data[key] = resolve(data.get(key))
+    from ..model.catalog import shipped_names
+
     start = str(raw.get("start", "pretrained"))
-    if start not in ("pretrained", "published", "scratch"):
+    if start not in ("published", "scratch", *shipped_names()):
         start = resolve(start)
     active = from_mapping(ActiveSettings, raw.get("active"), "active", str(path))
     if isinstance(active.budget, str):
@@ -150,12 +158,14 @@ def start_model(config: FinetuneConfig):
     seed_everything(config.training.seed)
     if config.start == "scratch":
         return build_schnet(config.model), config.model
+    from ..model.catalog import shipped_folder, shipped_names
     from ..model.shipped import model_config
 
     model = load_model(config.start)
     spec = Path(config.start)
-    model_cfg = model_config(spec) if spec.is_dir() else (
-        model_config() if config.start == "pretrained" else config.model)
+    if config.start in shipped_names():
+        spec = shipped_folder(config.start)
+    model_cfg = model_config(spec) if spec.is_dir() else config.model
     return model.train(), model_cfg
 
 

@@ -38,6 +38,10 @@ import pandas as pd
 from ..utils.config import check_keys, from_mapping, read_mapping
 from .command import variant
 
+from ..utils.resources import RESOURCES_DIR
+
+#: where the book's study tables are shipped (written by the command in configs/force_studies.yaml)
+SHIPPED_DIR = RESOURCES_DIR / "studies" / "forces"
 STUDIES = ("create_graph", "selection", "data_efficiency")
 SECTIONS = ("base", "val") + STUDIES + ("output",)
 #: the tables a study writes (into its output folder, and the export)
@@ -132,18 +136,12 @@ class StudyRunner:
         self.rows: list[dict] = []
 
     def _split(self, n_train: int, seed: int, examine: int | None = None) -> dict:
-        rng = np.random.default_rng(seed)
-        train = self.split["train_idx"]
-        if n_train > len(train):
-            raise ValueError(f"{self.config.source}: {n_train} training clusters asked for, the split has {len(train)}")
-        split = {"train_idx": np.sort(rng.choice(train, size=n_train, replace=False)),
-                 "val_idx": self.split["val_idx"][:self.config.val], "test_idx": self.split["test_idx"],
-                 "examine_idx": self.split.get("examine_idx", np.zeros(0, np.int64)),
-                 "reserve_idx": self.split.get("reserve_idx", np.zeros(0, np.int64))}
-        if examine is not None:
-            pool = np.concatenate([split["examine_idx"], split["reserve_idx"]])
-            split["examine_idx"], split["reserve_idx"] = pool[:examine], pool[examine:]
-        return split
+        from ..data.splits import shrink
+
+        try:
+            return shrink(self.split, train=n_train, val=self.config.val, examine=examine, train_seed=seed)
+        except ValueError as err:
+            raise ValueError(f"{self.config.source}: {err}") from None
 
     def _arm(self, study: str, arm: str, config, split: dict, facts: dict) -> dict:
         from .command import run
@@ -228,6 +226,32 @@ class StudyRunner:
             if section is not None:
                 getattr(self, name)(section)
         return pd.DataFrame(self.rows, columns=SUMMARY_COLUMNS)
+
+
+def read_tables(folder: str | Path = SHIPPED_DIR) -> dict[str, pd.DataFrame]:
+    """The study tables of ``folder`` by key of :data:`TABLES` (``summary``, ``epochs``, ``rounds``, ``additions``)."""
+    folder = Path(folder)
+    missing = [name for name in TABLES.values() if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no {', '.join(missing)}; made by hydronet-nb force-study --config "
+                                f"configs/force_studies.yaml --export {folder}")
+    return {key: pd.read_csv(folder / name) for key, name in TABLES.items()}
+
+
+def efficiency_runs(summary: pd.DataFrame) -> pd.DataFrame:
+    """The data-efficiency arms of a summary table, ``start`` as ``pretrained`` or ``scratch``."""
+    runs = summary[summary["study"] == "data_efficiency"]
+    return runs.assign(start=np.where(runs["start"] == "scratch", "scratch", "pretrained"))
+
+
+def efficiency_means(summary: pd.DataFrame) -> pd.DataFrame:
+    """Test force MAE and E/water MAE per training-set size (rows) and start (columns), means over seeds,
+    with ``pretrained_wins``: whether pretrained is below scratch on both."""
+    means = efficiency_runs(summary).groupby(["n_train", "start"])[["force_mae", "mae_per_water"]].mean()
+    table = means.unstack("start")
+    wins = (table.xs("pretrained", axis=1, level="start") < table.xs("scratch", axis=1, level="start")).all(axis=1)
+    table[("pretrained_wins", "")] = wins
+    return table
 
 
 def export_study(config: StudyConfig, dest: Path, command: str, seconds: float) -> Path:
