@@ -274,3 +274,27 @@ def test_anneal_epochs_end_the_run_on_a_half_cosine_to_min_lr(tmp_path):
     assert lrs[-1] == pytest.approx(1e-5)
     with pytest.raises(ValueError, match="anneal_epochs must lie in 1..epochs"):
         TrainConfig(epochs=6, anneal_epochs=7)
+
+
+def test_frozen_parameters_stay_bit_equal_and_lr_scale_sets_groups(tmp_path):
+    """training.freeze leaves those weights untouched; training.lr_scale gives a prefix its own rate."""
+    from synthetic import TINY_MODEL, clusters
+
+    from hydronet_nb.model.schnet import build_schnet
+    from hydronet_nb.train.config import TrainConfig, parameter_groups
+    from hydronet_nb.train.trainer import Trainer
+
+    torch.manual_seed(0)
+    model = build_schnet(TINY_MODEL)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    data = clusters(copies=2, rattle=0.05, sizes=range(3, 8))
+    config = TrainConfig(epochs=2, batch_size=4, lr=1e-3, progress=False, freeze=["embedding", "interactions"])
+    Trainer(model, data[:8], data[8:], config, tmp_path / "frozen").fit()
+    after = dict(model.named_parameters())
+    for key, value in before.items():
+        same = torch.equal(value, after[key])
+        assert same == (key.startswith("embedding") or key.startswith("interactions")), key
+    groups = parameter_groups(build_schnet(TINY_MODEL), TrainConfig(lr=1e-3, lr_scale={"interactions": 0.1}))
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-4])
+    with pytest.raises(ValueError, match="no parameter is named 'interaction'"):
+        parameter_groups(build_schnet(TINY_MODEL), TrainConfig(freeze=["interaction"]))

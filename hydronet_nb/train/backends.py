@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..device import DeviceChoice
 from . import ipu
-from .config import TrainConfig
+from .config import TrainConfig, parameter_groups
 
 
 class PlainBackend:
@@ -31,7 +31,7 @@ class PlainBackend:
         self.loss_module: torch.nn.Module | None = None
 
     def _optimizer(self):
-        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+        return torch.optim.Adam(parameter_groups(self.model, self.config), lr=self.config.lr)
 
     def set_loss(self, loss_module: torch.nn.Module) -> None:
         """The module computing ``(loss, SSE_E, sum |dE|/water, SSE_F)`` on a batch."""
@@ -103,7 +103,7 @@ class IPUBackend(PlainBackend):
                       "(training.clip_value) is not applied there", stacklevel=3)
 
     def _optimizer(self):
-        return ipu.adam(self.model.parameters(), self.config.lr)
+        return ipu.adam(parameter_groups(self.model, self.config), self.config.lr)
 
     def set_loss(self, loss_module: torch.nn.Module) -> None:
         self.loss_module = loss_module

@@ -20,7 +20,7 @@ from ..data.clusters import fingerprint_changes
 from ..model.weights import read_torch_file
 from ..utils.config import differences
 from ..utils.files import atomic_write
-from .config import RESUMABLE_CHANGES
+from .config import RESUMABLE_CHANGES, TrainConfig
 
 #: the checkpoint files of a run folder
 LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
@@ -76,7 +76,10 @@ def resume_problems(saved: dict, now: dict, path: str | Path = LAST) -> list[str
     checkpoint written before fingerprints were recorded is accepted with a warning. Returns the
     changes in words; empty when the run may continue.
     """
-    problems = differences(saved["training"], now["training"], ignore=RESUMABLE_CHANGES)
+    # settings added to TrainConfig after the checkpoint was written count as their defaults
+    defaults = TrainConfig().as_dict()
+    saved_training = {**{k: v for k, v in defaults.items() if k not in saved["training"]}, **saved["training"]}
+    problems = differences(saved_training, now["training"], ignore=RESUMABLE_CHANGES)
     problems += [f"model.{k}" for k in differences(saved["model"], now["model"])]
     if problems:
         return [f"other settings ({', '.join(problems)})"]

@@ -37,6 +37,10 @@ class TrainConfig:
     # plateau schedule left it to min_lr, so that a run ends settled (None: plateau schedule only)
     anneal_epochs: int | None = None
     hold_epochs: int = 0  # epochs at min_lr after the annealing (the annealing ends hold_epochs before `epochs`)
+    # parameters by name prefix (PyG SchNet's names: embedding, interactions, lin1, lin2): frozen ones never
+    # change; lr_scale multiplies the learning rate of a prefix's parameters (the scheduler keeps the ratio)
+    freeze: list = dataclasses.field(default_factory=list)
+    lr_scale: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     packed: bool = False
     pack_atoms: int = 192  # packed: real atoms per pack at most
@@ -63,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"training.lr_factor must be in (0, 1), got {self.lr_factor}")
         if not 0.0 <= self.energy_weight <= 1.0:
             raise ValueError(f"training.energy_weight must be in [0, 1], got {self.energy_weight}")
+        if any(not 0 < float(v) for v in self.lr_scale.values()):
+            raise ValueError(f"training.lr_scale factors must be positive, got {self.lr_scale}")
         if self.packed and not self.create_graph:
             raise ValueError("training.create_graph: false (the released code's bug) is only for whole clusters, "
                              "not packed")
@@ -79,6 +85,29 @@ class TrainConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def parameter_groups(model, config: TrainConfig) -> list[dict]:
+    """The optimizer's parameter groups: ``config.freeze`` prefixes left out (and ``requires_grad`` off),
+    one group per ``config.lr_scale`` prefix at ``lr * factor``, the rest at ``lr``. Prefixes that match no
+    parameter are an error naming them."""
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in [*config.freeze, *config.lr_scale]:
+        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+            raise ValueError(f"training: no parameter is named {prefix!r} or starts with it; the model has "
+                             f"{', '.join(sorted({n.split('.')[0] for n in names}))}")
+
+    def owner(name: str, prefixes) -> str | None:
+        return next((p for p in prefixes if name == p or name.startswith(p + ".")), None)
+
+    groups = {None: []} | {prefix: [] for prefix in config.lr_scale}
+    for name, param in model.named_parameters():
+        if owner(name, config.freeze) is not None:
+            param.requires_grad_(False)
+            continue
+        groups[owner(name, config.lr_scale)].append(param)
+    return [{"params": params, "lr": config.lr * float(config.lr_scale.get(prefix, 1.0))}
+            for prefix, params in groups.items() if params]
 
 
 def seed_everything(seed: int) -> None:

@@ -242,9 +242,10 @@ class Trainer:
 
     def _anneal(self) -> None:
         lr = self.annealed_lr(self.epoch)
-        if lr is not None and lr != self.optimizer.param_groups[0]["lr"]:
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+        current = self.optimizer.param_groups[0]["lr"]
+        if lr is not None and lr != current:
+            for group in self.optimizer.param_groups:  # groups of training.lr_scale keep their ratio
+                group["lr"] = lr * group["lr"] / current
             self.backend.lr_changed()
 
     def resume(self) -> None:
