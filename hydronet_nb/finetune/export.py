@@ -33,7 +33,7 @@ def error_table(model, sets: dict) -> pd.DataFrame:
 
 
 def export(run_dir: str | Path, dest: str | Path, *, config: dict, model_cfg: dict, data_files, sets: dict,
-           command: str, title: str, description: str) -> Path:
+           command: str, title: str, description: str, test_set: str = NONMIN_TEST) -> Path:
     """Write ``dest`` from the finished run in ``run_dir``; returns the card's path (``MODEL.md``)."""
     run_dir, dest = Path(run_dir), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ def export(run_dir: str | Path, dest: str | Path, *, config: dict, model_cfg: di
         "final_lr": float(metrics["lr"].iloc[-1]), "hardware": describe_hardware(),
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "weights_bytes": int((dest / WEIGHTS).stat().st_size),
-        "target_mae_per_water": None, "test_set": NONMIN_TEST,
+        "target_mae_per_water": None, "test_set": test_set,
         "metrics": [{"set": name, **{k: (int(v) if k == "clusters" else float(v)) for k, v in row.items() if pd.notna(v)}}
                     for name, row in summary.iterrows()],
         "by_size": [{"n_water": int(r.n_water), "set": r.set, "clusters": int(r.clusters),

@@ -1,0 +1,1 @@
+"""Moving the pretrained SchNet to another potential energy surface, energy only (chapter 4)."""

@@ -1,0 +1,94 @@
+"""``hydronet-nb transfer`` at toy scale: a transfer improves on its start, frozen weights stay, a kill resumes."""
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from synthetic import TINY_MODEL, clusters
+
+from hydronet_nb.data.cards import read_card
+from hydronet_nb.evaluate.static import static_errors, static_summary
+from hydronet_nb.io.pnnl import write_pnnl_hdf5, write_split
+from hydronet_nb.model.loading import load_model
+from hydronet_nb.transfer import command
+
+MODEL = ", ".join(f"{k}: {v}" for k, v in TINY_MODEL.as_dict().items())
+
+
+def surface(folder, name, scale=1.0, shift=0.0):
+    """Toy minima on a surface of their own: the toy energy times ``scale`` plus ``shift`` per water."""
+    data = [dataclasses.replace(c, energy=scale * c.energy + shift * c.n_atoms // 3, forces=None)
+            for c in clusters(copies=4, rattle=0.05, sizes=range(3, 12))]
+    write_pnnl_hdf5(folder / f"{name}_data.hdf5", data)
+    rows = np.random.default_rng(0).permutation(len(data))
+    write_split(folder / f"split_00_{name}.npz", train_idx=rows[:24], val_idx=rows[24:30], test_idx=rows[30:])
+    return folder
+
+
+def config(folder, out, name, start, extra="", samples="null"):
+    path = folder / f"{out}.yaml"
+    path.write_text(f"data: {{source: pnnl, path: {name}_data.hdf5, split: split_00_{name}.npz}}\n"
+                    f"start: {start}\nmodel: {{{MODEL}}}\n"
+                    f"training: {{batch_size: 8, lr: 5.0e-3, epochs: 30, early_stopping_patience: 30, progress: false"
+                    f"{extra}}}\nsamples: {samples}\n"
+                    "forgetting: {path: old_data.hdf5, split: split_00_old.npz}\n"
+                    f"output: {out}\n")
+    return command.read_config(path)
+
+
+@pytest.fixture(scope="module")
+def surfaces(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("surfaces")
+    surface(folder, "old")
+    surface(folder, "new", scale=1.1, shift=-1.0)
+    torch.set_num_threads(1)
+    command.run(config(folder, "start", "old", "scratch"), log=lambda *a: None, export_to=folder / "start-model")
+    return folder
+
+
+def test_transfer_improves_on_its_start_and_reports_forgetting(surfaces):
+    cfg = config(surfaces, "moved", "new", surfaces / "start-model")
+    test = command.load_surface(cfg.data)
+    test = test.subset(test.split["test_idx"])
+    before = static_summary(static_errors({"start": load_model(surfaces / "start-model")}, {"t": test}))
+    summary = command.run(cfg, log=lambda *a: None, export_to=surfaces / "moved-model", command="transfer")
+    assert summary["test"]["mae_per_water"] < 0.5 * float(before["mae_per_water"].iloc[0])
+    assert summary["train_clusters"] == 24 and np.isfinite(summary["old"]["mae_per_water"])
+    card = read_card(surfaces / "moved-model", "MODEL")
+    assert card["test_set"] == command.NEW_TEST and {m["set"] for m in card["metrics"]} == {
+        command.NEW_TEST, command.OLD_TEST}
+    errors = pd.read_csv(surfaces / "moved-model" / "errors.csv")
+    assert (errors.groupby("set").size() == [len(test), len(test)]).all()
+
+
+def test_frozen_interactions_stay_bit_equal(surfaces):
+    cfg = config(surfaces, "frozen", "new", surfaces / "start-model", extra=", freeze: [embedding, interactions]",
+                 samples=10)
+    command.run(cfg, log=lambda *a: None)
+    start = torch.load(surfaces / "start-model" / "schnet.pt", weights_only=True)
+    best = torch.load(surfaces / "frozen" / "best.pt", weights_only=True)["model"]
+    for key, value in start.items():
+        if key.startswith(("embedding", "interactions")):
+            assert torch.equal(value, best[key]), key
+    assert not torch.equal(start["lin2.weight"], best["lin2.weight"])
+    assert json.loads((surfaces / "frozen" / "summary.json").read_text())["train_clusters"] == 10
+
+
+def test_config_errors_name_the_file_and_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("output: x\ntraining: {energy_weight: 0.5}\n")
+    with pytest.raises(ValueError, match="bad.yaml: training.energy_weight must be 1"):
+        command.read_config(path)
+    path.write_text("output: x\nsample: 3\n")
+    with pytest.raises(ValueError, match="unknown key.*config.sample;"):
+        command.read_config(path)
+
+
+@pytest.mark.parametrize("name", ["transfer_gfn2xtb", "transfer_gfn2xtb_scratch", "transfer_mbpol_full"])
+def test_shipped_configs_read(name):
+    from pathlib import Path
+
+    cfg = command.read_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml")
+    assert cfg.training.energy_weight == 1.0 and cfg.training.early_stopping_patience in (30, 50)
