@@ -92,3 +92,25 @@ def test_shipped_configs_read(name):
 
     cfg = command.read_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml")
     assert cfg.training.energy_weight == 1.0 and cfg.training.early_stopping_patience in (30, 50)
+
+
+def test_transfer_study_runs_each_arm_once(surfaces):
+    from hydronet_nb.transfer import studies
+
+    config(surfaces, "study-base", "new", surfaces / "start-model")
+    path = surfaces / "study.yaml"
+    path.write_text("base: study-base.yaml\nval: 4\nepochs: {5: 3, 20: 2}\n"
+                    "data_efficiency: {sizes: [5, 20], seeds: [2, 1]}\n"
+                    "strategies: {sizes: [10], use: {full: {}, frozen: {freeze: [embedding, interactions]}}}\n"
+                    "output: study-out\n")
+    cfg = studies.read_study_config(path)
+    assert cfg.max_epochs(10, 99) == 2 or cfg.max_epochs(10, 99) == 3
+    first = studies.StudyRunner(cfg, log=lambda *a: None).run()
+    again = studies.StudyRunner(cfg, log=lambda *a: None).run()
+    pd.testing.assert_frame_equal(first, again)
+    assert len(first) == (2 + 1) * 2 + 2
+    assert set(first.query("study == 'data_efficiency'").start) == {"start-model", "scratch"}
+    assert first.query("study == 'data_efficiency'").epochs.max() <= 3
+    assert first["old_mae_per_water"].notna().all()
+    card = studies.export_study(cfg, surfaces / "shipped-study", "transfer-study", 1.0)
+    assert "summary.csv" in card.read_text()
