@@ -42,6 +42,11 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert "methane.xyz: line 3: element 'C' is not O or H" in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path / "none.pt"), str(ttm21f_minima_paths([3])[0])]) == 2
     assert "none.pt: no such checkpoint file" in capsys.readouterr().err
+    text = tmp_path / "notes.pt"
+    text.write_text("hello\n")  # a text file: torch.load's unpickler raises KeyError
+    assert main(["predict", "--model", str(text), str(ttm21f_minima_paths([3])[0])]) == 2
+    err = capsys.readouterr().err
+    assert "notes.pt: not a readable PyTorch checkpoint" in err and len(err.strip().splitlines()) == 1
 
 
 def test_installed_entry_points():

@@ -7,8 +7,6 @@ Every read goes through ``torch.load(..., weights_only=True)``: a file cannot ru
 """
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -41,8 +39,12 @@ def read_torch_file(path: str | Path, what: str = "PyTorch checkpoint", error: t
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise error(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from exc
+    # a file that is not a checkpoint makes torch.load raise almost anything (a text file: KeyError from the
+    # unpickler), so every Exception of the read is this file's error
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
+        raise error(f"{path}: not a readable {what}: torch.load(weights_only=True) failed with "
+                    f"{type(exc).__name__}: {first}") from exc
 
 
 def read_state_dict(path: str | Path) -> dict:
