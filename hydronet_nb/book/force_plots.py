@@ -120,3 +120,23 @@ def picked_errors(additions, ax=None):
     ax.set_ylabel("the paper's error e (kcal/mol units)")
     ax.legend(fontsize=8)
     return ax
+
+
+def force_parity(components, axes=None, limit: float | None = None):
+    """Predicted against reference force components, one hexbin panel per model (log counts)."""
+    models = list(dict.fromkeys(components["model"]))
+    if axes is None:
+        _, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4), sharex=True, sharey=True)
+    axes = np.atleast_1d(axes)
+    lim = limit or float(np.quantile(np.abs(components["reference"]), 0.999))
+    for ax, name in zip(axes, models):
+        part = components[components["model"] == name]
+        ax.hexbin(part["reference"], part["predicted"], gridsize=60, bins="log", cmap="viridis",
+                  extent=(-lim, lim, -lim, lim), mincnt=1)
+        ax.plot([-lim, lim], [-lim, lim], color="0.4", lw=1)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_title(name)
+        ax.set_xlabel("reference F component (kcal/mol/Å)")
+    axes[0].set_ylabel("predicted F component (kcal/mol/Å)")
+    return axes

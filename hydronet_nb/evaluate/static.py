@@ -41,3 +41,16 @@ def static_summary(errors: pd.DataFrame) -> pd.DataFrame:
     by = [c for c in ("model", "set") if c in errors]
     summary = set_metrics(errors, by=by)
     return summary[[c for c in SUMMARY_COLUMNS if c in summary]]
+
+
+def force_components(models: dict, data, batch_size: int = 64) -> pd.DataFrame:
+    """Every force component of ``data`` (a set with stored forces): ``model, reference, predicted`` (kcal/mol/A)."""
+    if not data.has_forces:
+        raise ValueError(f"{data.name}: has no stored forces to compare with")
+    reference = np.asarray(data.forces, dtype=float).ravel()
+    tables = []
+    for name, model in models.items():
+        _, forces = predict(model, data, batch_size=batch_size)
+        tables.append(pd.DataFrame({"model": name, "reference": reference,
+                                    "predicted": np.concatenate(forces).astype(float).ravel()}))
+    return pd.concat(tables, ignore_index=True)
