@@ -77,7 +77,7 @@ def cmd_predict(args) -> int:
 #: modules that each define ``add_parser(subparsers)`` for one more subcommand
 COMMAND_MODULES: tuple[str, ...] = ("hydronet_nb.reference.cli", "hydronet_nb.train.pretrain", "hydronet_nb.finetune.command",
                                      "hydronet_nb.finetune.studies", "hydronet_nb.transfer.command",
-                                     "hydronet_nb.transfer.studies", "hydronet_nb.md.command",
+                                     "hydronet_nb.transfer.studies", "hydronet_nb.md.command", "hydronet_nb.md.study",
                                      "hydronet_nb.model.catalog",
                                      "hydronet_nb.evaluate.bench")
 

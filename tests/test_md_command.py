@@ -61,3 +61,22 @@ def test_md_command_line_as_documented(tmp_path):
 
     atoms = read(tmp_path / "pretrained-W3-seed1" / FRAMES_XYZ, ":")
     assert len(atoms) == 3 and atoms[-1].get_forces().shape == (9, 3)
+
+
+def test_md_study_runs_resumes_and_exports(tmp_path):
+    from hydronet_nb.md import study
+
+    path = tmp_path / "study.yaml"
+    path.write_text("grid: {models: [pretrained, amoeba], sizes: [3], seeds: 2, steps: 20}\n"
+                    "published: {model: published, start: ttm21f, size: 3, seeds: 1, steps: 10}\n"
+                    "keep: [grid/pretrained-W3-seed0]\noutput: out\n")
+    config = study.read_study_config(path)
+    tables = study.run_study(config, log=lambda *a: None)
+    again = study.run_study(config, log=lambda *a: None)
+    pd.testing.assert_frame_equal(tables["frames"], again["frames"])
+    runs = tables["runs"]
+    assert len(runs) == 2 * 2 + 1 and set(runs["engine"]) == {"ase", "batched"}
+    assert len(tables["frames"]) == 4 * 3 + 2
+    card = study.export_study(config, tmp_path / "shipped", "md-study", 1.0)
+    assert (tmp_path / "shipped" / "trajectories" / "grid-pretrained-W3-seed0.xyz").is_file()
+    assert "frames.csv" in card.read_text()
