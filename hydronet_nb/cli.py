@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError, RuntimeError, ConnectionError) as exc:
-        print(f"hydronet-nb: error: {exc}", file=sys.stderr)
+        print("hydronet-nb: error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line
         return 2
 
 

@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from ..errors import InputError
+
 #: atomic numbers used throughout
 Z_O, Z_H = 8, 1
 SYMBOLS = {Z_O: "O", Z_H: "H"}
@@ -25,7 +27,7 @@ MONOMER = MONOMER_OH * np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0],
                                  [np.cos(np.radians(MONOMER_ANGLE)), np.sin(np.radians(MONOMER_ANGLE)), 0.0]])
 
 
-class ClusterFormatError(ValueError):
+class ClusterFormatError(InputError):
     """A structure that is not a water cluster, or a file that is not in the expected format."""
 
 

@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..utils.config import check_keys, from_mapping, read_mapping
 
 SECTIONS = ("data", "start", "model", "training", "schedule", "active", "output")
@@ -94,7 +95,7 @@ def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> 
     path, here = source, Path(here)
     raw = check_keys(raw, SECTIONS, "config", source)
     if "output" not in raw:
-        raise ValueError(f"{source}: 'output' (the folder for checkpoints and logs) is missing")
+        raise ConfigError(f"{source}: 'output' (the folder for checkpoints and logs) is missing")
 
     def resolve(value):
         return None if value is None else str(here / Path(value).expanduser())
@@ -110,10 +111,15 @@ def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> 
     active = from_mapping(ActiveSettings, raw.get("active"), "active", str(path))
     if isinstance(active.budget, str):
         active.budget = resolve(active.budget)
-    return FinetuneConfig(
-        DataSettings(**data), start, from_mapping(SchNetConfig, raw.get("model"), "model", str(path)),
-        TrainConfig.from_dict({**DEFAULT_TRAINING, **(raw.get("training") or {})}, str(path)),
-        from_mapping(Schedule, raw.get("schedule"), "schedule", str(path)), active, Path(resolve(raw["output"])))
+    try:
+        return FinetuneConfig(
+            DataSettings(**data), start, from_mapping(SchNetConfig, raw.get("model"), "model", str(path)),
+            TrainConfig.from_dict({**DEFAULT_TRAINING, **(raw.get("training") or {})}, str(path)),
+            from_mapping(Schedule, raw.get("schedule"), "schedule", str(path)), active, Path(resolve(raw["output"])))
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def variant(base: FinetuneConfig, output: str | Path, *, start=None, model=None, training: dict | None = None,

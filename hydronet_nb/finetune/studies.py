@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError
 from ..utils.config import check_keys, from_mapping, read_mapping
 from .command import variant
 
@@ -104,13 +105,13 @@ def read_study_config(path: str | Path) -> StudyConfig:
     raw = check_keys(read_mapping(path), SECTIONS, "config", str(path))
     for key in ("base", "output"):
         if key not in raw:
-            raise ValueError(f"{path}: '{key}' is missing")
+            raise ConfigError(f"{path}: '{key}' is missing")
     sections = {}
     for name, cls in zip(STUDIES, (CreateGraphStudy, SelectionStudy, DataEfficiencyStudy)):
         sections[name] = None if raw.get(name) is None else from_mapping(cls, raw[name], name, str(path))
     val = int(raw.get("val", 250))
     if val < 2:
-        raise ValueError(f"{path}: val must be at least 2 (the selection rule needs a spread), got {val}")
+        raise ConfigError(f"{path}: val must be at least 2 (the selection rule needs a spread), got {val}")
     return StudyConfig(path.parent / raw["base"], val, output=path.parent / raw["output"], source=path, **sections)
 
 

@@ -34,7 +34,6 @@ gradient turned into forces), checked without building a Python object per clust
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 from typing import Iterable
 
@@ -151,11 +150,19 @@ def _check_arrays(source: str, z, pos, y, size, grad):
 def _read_fields(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    # a damaged HDF5 file makes h5py raise OSError, RuntimeError, KeyError or others, at opening or at any
+    # later read: every such error of the read is this file's error
     try:
-        h5 = h5py.File(path, "r")
-    except OSError as exc:
-        raise PNNLFormatError(f"{path}: not a readable HDF5 file ({exc})") from exc
-    with h5:
+        return _fields_of(path)
+    except PNNLFormatError:
+        raise
+    except Exception as exc:
+        message = " ".join(str(exc).split())[:160]
+        raise PNNLFormatError(f"{path}: not a readable HDF5 file ({type(exc).__name__}: {message})") from exc
+
+
+def _fields_of(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as h5:
         missing = [name for name in REQUIRED_FIELDS if name not in h5]
         if missing:
             raise PNNLFormatError(
@@ -313,8 +320,8 @@ def read_split(path: str | Path, n_clusters: int) -> dict[str, np.ndarray]:
             raise ValueError("it holds a single array")
         with loaded:
             stored = {key: loaded[key] for key in loaded.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise PNNLFormatError(f"{path}: not a readable .npz split file ({exc})") from exc
+    except Exception as exc:  # numpy's reader raises many kinds on a damaged file: all are this file's error
+        raise PNNLFormatError(f"{path}: not a readable .npz split file ({type(exc).__name__}: {exc})") from exc
     unknown = sorted(set(stored) - set(SPLIT_KEYS))
     if unknown:
         raise PNNLFormatError(f"{path}: unexpected key(s) {', '.join(map(repr, unknown))}; a split file holds {', '.join(SPLIT_KEYS)}")

@@ -36,9 +36,17 @@ def read_xyz_clusters(path: str | Path, *, regroup: bool = True) -> list[Cluster
     ``regroup`` as in :func:`~hydronet_nb.data.clusters.as_water_cluster` (``False`` for MD trajectories).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ClusterFormatError(f"{path}: is a folder, not an xyz file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    lines = path.read_text().splitlines()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ClusterFormatError(f"{path}: line {line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+    lines = text.splitlines()
     clusters, line_no = [], 0
     while line_no < len(lines):
         if not lines[line_no].strip():  # trailing blank lines

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import ConfigError
 from ..utils.config import check_keys, read_mapping
 from ..utils.resources import RESOURCES_DIR
 
@@ -45,7 +46,7 @@ def read_study_config(path: str | Path) -> dict:
     path = Path(path)
     raw = check_keys(read_mapping(path), SECTIONS, "config", str(path))
     if "output" not in raw:
-        raise ValueError(f"{path}: 'output' is missing")
+        raise ConfigError(f"{path}: 'output' is missing")
     for part in ("grid", "published", "long"):
         if raw.get(part) is not None:
             check_keys(raw[part], RUN_KEYS, part, str(path))

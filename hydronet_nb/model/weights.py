@@ -11,13 +11,14 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
 from .schnet import PAPER_CONFIG, SchNetConfig, build_schnet
 
 #: the released state_dict names two submodules differently from torch_geometric's SchNet
 KEY_RENAMES = {"atom_embedding.": "embedding.", "basis_expansion.": "distance_expansion."}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read, or that belongs to another architecture."""
 
 

@@ -28,6 +28,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..utils.config import check_keys, from_mapping, parse_sizes, read_mapping
 
 # torch, PyG and the training modules are imported inside the functions: the command line imports
@@ -77,9 +78,9 @@ def read_config(path: str | Path) -> PretrainConfig:
     raw = read_mapping(path)
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     if "output" not in raw:
-        raise ValueError(f"{path}: 'output' (the folder for checkpoints and logs) is missing")
+        raise ConfigError(f"{path}: 'output' (the folder for checkpoints and logs) is missing")
     here = path.parent
 
     def resolve(value):

@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..utils.config import check_keys, from_mapping, read_mapping
 
 SECTIONS = ("data", "start", "model", "training", "samples", "sample_seed", "forgetting", "output")
@@ -91,7 +92,7 @@ def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> 
     here = Path(here)
     raw = check_keys(raw, SECTIONS, "config", source)
     if "output" not in raw:
-        raise ValueError(f"{source}: 'output' (the folder for checkpoints and logs) is missing")
+        raise ConfigError(f"{source}: 'output' (the folder for checkpoints and logs) is missing")
 
     def resolve(value):
         return None if value is None else str(here / Path(value).expanduser())
@@ -106,9 +107,9 @@ def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> 
     if isinstance(forgetting, dict):
         forgetting = {k: resolve(v) for k, v in check_keys(forgetting, ("path", "split"), "forgetting", source).items()}
         if set(forgetting) != {"path", "split"}:
-            raise ValueError(f"{source}: forgetting needs both path (a PNNL HDF5 file) and split (its split file)")
+            raise ConfigError(f"{source}: forgetting needs both path (a PNNL HDF5 file) and split (its split file)")
     elif forgetting not in (None, "embedded"):
-        raise ValueError(f"{source}: forgetting must be embedded, null or {{path: ..., split: ...}}; got {forgetting!r}")
+        raise ConfigError(f"{source}: forgetting must be embedded, null or {{path: ..., split: ...}}; got {forgetting!r}")
     samples, seed = raw.get("samples"), raw.get("sample_seed", 0)
     try:
         return TransferConfig(
@@ -117,7 +118,7 @@ def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> 
             None if samples is None else int(samples), None if seed is None else int(seed), forgetting,
             Path(resolve(raw["output"])))
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{source}: {err}") from None
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def load_surface(settings: DataSettings):

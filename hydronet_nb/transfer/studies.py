@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import ConfigError
 from ..utils.config import check_keys, from_mapping, read_mapping
 from ..utils.resources import RESOURCES_DIR
 
@@ -100,13 +101,13 @@ def read_study_config(path: str | Path) -> StudyConfig:
     raw = check_keys(read_mapping(path), SECTIONS, "config", str(path))
     for key in ("base", "output"):
         if key not in raw:
-            raise ValueError(f"{path}: '{key}' is missing")
+            raise ConfigError(f"{path}: '{key}' is missing")
     sections = {}
     for name, cls in zip(STUDIES, (Curve, Strategies, Curve)):
         try:
             sections[name] = None if raw.get(name) is None else from_mapping(cls, raw[name], name, str(path))
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{path}: {name}: {err}") from None
+            raise ConfigError(f"{path}: {name}: {err}") from None
     return StudyConfig(path.parent / raw["base"], int(raw.get("val", 200)), dict(raw.get("epochs") or {}),
                        output=path.parent / raw["output"], source=path, **sections)
 

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Iterable, TypeVar
 
+from ..errors import ConfigError
+
 T = TypeVar("T")
 
 
@@ -22,11 +24,11 @@ def check_keys(values, known: Iterable[str], section: str, source: str) -> dict:
     Raises ValueError: ``"{source}: unknown key(s) {section}.a, {section}.b; known: ..."``.
     """
     if not isinstance(values, dict):
-        raise ValueError(f"{source}: section '{section}' must be a mapping, got {type(values).__name__}")
+        raise ConfigError(f"{source}: section '{section}' must be a mapping, got {type(values).__name__}")
     known = set(known)
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"{source}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
                          f"known: {', '.join(sorted(known))}")
     return dict(values)
 
@@ -38,7 +40,13 @@ def field_names(cls) -> list[str]:
 
 def from_mapping(cls: type[T], values, section: str, source: str = "config") -> T:
     """An instance of dataclass ``cls`` from a mapping, unknown keys refused by :func:`check_keys`."""
-    return cls(**check_keys(values or {}, field_names(cls), section, source))
+    values = check_keys(values or {}, field_names(cls), section, source)
+    try:
+        return cls(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # a field's own check (``__post_init__``) or a wrong type
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def read_mapping(path: str | Path, what: str = "config") -> dict:
@@ -46,21 +54,24 @@ def read_mapping(path: str | Path, what: str = "config") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such {what} file")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({exc})") from None
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     else:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc}); YAML files must end in .yaml or .yml") from None
+            raise ConfigError(f"{path}: not valid JSON ({exc}); YAML files must end in .yaml or .yml") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: the {what} must be a mapping")
+        raise ConfigError(f"{path}: the {what} must be a mapping")
     return raw
 
 
@@ -89,9 +100,9 @@ def parse_sizes(text) -> tuple[int, ...]:
             lo, _, hi = part.partition("-")
             sizes += range(int(lo), int(hi or lo) + 1)
     except ValueError:
-        raise ValueError(f"sizes {text!r}: expected e.g. '3-25' or '3,4,5'") from None
+        raise ConfigError(f"sizes {text!r}: expected e.g. '3-25' or '3,4,5'") from None
     if not sizes or min(sizes) < 2:
-        raise ValueError(f"sizes {text!r}: need at least one size, each of 2 waters or more")
+        raise ConfigError(f"sizes {text!r}: need at least one size, each of 2 waters or more")
     return tuple(sorted(set(sizes)))
 
 
