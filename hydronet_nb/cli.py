@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError, ConnectionError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # OSError: missing files, full disks, network
         print("hydronet-nb: error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line
         return 2
 

@@ -6,7 +6,9 @@ and the row, field or key (``hydronet-nb`` prints it as one line and exits with 
 * ``ClusterFormatError`` (:mod:`hydronet_nb.data.water`; PNNL's ``PNNLFormatError`` derives from it) and
   ``CheckpointError`` (:mod:`hydronet_nb.model.weights`) derive from :class:`InputError`.
 
-All derive from ``ValueError``, so code that catches ``ValueError`` keeps working. A path that does not
+:class:`TrainingDiverged` (a ``RuntimeError``) stops a run whose loss stopped being finite.
+
+The input errors derive from ``ValueError``, so code that catches ``ValueError`` keeps working. A path that does not
 exist is ``FileNotFoundError`` (naming the path), as everywhere in Python.
 """
 from __future__ import annotations
@@ -18,3 +20,7 @@ class InputError(ValueError):
 
 class ConfigError(InputError):
     """A config file or mapping with an unknown key, a wrong type or a bad value."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the message names the run, the epoch and the step."""

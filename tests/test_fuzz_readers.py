@@ -2,6 +2,7 @@
 as valid clusters; never a library traceback, never a silently dropped row (hypothesis, a bounded number of cases)."""
 import json
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -260,3 +261,65 @@ def test_model_names_that_do_not_exist(name):
         load_model(name)
     except (InputError, FileNotFoundError, IsADirectoryError) as exc:
         assert name.strip() in str(exc) or "no such" in str(exc)
+
+
+class _RunsCode:
+    """A pickle that would run a command when unpickled without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoints_are_read_with_weights_only(tmp_path):
+    """A checkpoint holding code is refused, and the code does not run; every torch.load says weights_only=True."""
+    import re
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.pt"
+    torch.save({"model": _RunsCode(marker)}, path)
+    with pytest.raises(InputError, match="evil.pt: not a readable"):
+        load_model(path)
+    assert not marker.exists()
+    package = Path(__file__).parents[1] / "hydronet_nb"
+    for source in package.rglob("*.py"):
+        for call in re.findall(r"torch\.load\(([^)]*)\)", source.read_text()):
+            assert "weights_only=True" in call, f"{source}: torch.load({call})"
+
+
+def test_command_line_on_hostile_inputs(tmp_path, pnnl_file, capsys):
+    """The same classes of bad input through ``hydronet-nb``: status 2 and one line on stderr naming the file."""
+    import subprocess
+    import sys
+
+    from hydronet_nb.cli import main
+
+    minimum = tmp_path / "ok.xyz"
+    minimum.write_bytes(VALID_XYZ)
+    cases = {"bytes.xyz": b"\x80\x81 not text", "atoms.xyz": mutate_xyz(("drop", 5)),
+             "nan.xyz": mutate_xyz(("number", 4, "nan")), "bad.yaml": b"data: [\n", "notes.pt": b"hello\n"}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    damaged = tmp_path / "damaged_data.hdf5"
+    damaged.write_bytes(pnnl_file.read_bytes()[:300])
+    (tmp_path / "uses_damaged.yaml").write_text(f"data: {{source: pnnl, path: {damaged.name}, split: x.npz}}\n"
+                                                "output: out\n")
+    commands = [(["predict", str(tmp_path / "bytes.xyz")], "bytes.xyz"),
+                (["predict", str(tmp_path / "atoms.xyz")], "atoms.xyz"),
+                (["predict", str(tmp_path / "nan.xyz")], "nan.xyz"),
+                (["finetune", "--config", str(tmp_path / "bad.yaml")], "bad.yaml"),
+                (["transfer", "--config", str(tmp_path / "bad.yaml")], "bad.yaml"),
+                (["pretrain", "--config", str(tmp_path / "bad.yaml")], "bad.yaml"),
+                (["predict", "--model", str(tmp_path / "notes.pt"), str(minimum)], "notes.pt"),
+                (["finetune", "--config", str(tmp_path / "uses_damaged.yaml")], "damaged_data.hdf5"),
+                (["md", "--model", str(tmp_path / "notes.pt"), "--out", str(tmp_path / "md")], "notes.pt")]
+    for argv, culprit in commands:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("hydronet-nb: error: "), (argv, err)
+        assert culprit in err, (argv, err)
+    result = subprocess.run([sys.executable, "-m", "hydronet_nb", "predict", str(tmp_path / "bytes.xyz")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1

@@ -62,3 +62,35 @@ def test_unreachable_url_says_how_to_work_offline(tmp_path, monkeypatch):
 def test_unknown_name():
     with pytest.raises(KeyError, match="unknown reference file 'w99'"):
         rf.fetch("w99")
+
+
+def test_two_processes_fetching_one_file_download_it_once(tmp_path, monkeypatch):
+    """A lock in the cache: the second process waits for the first and reuses its verified file."""
+    import multiprocessing
+    import time
+
+    source = rf.fetch("ttm21f-minimum-w8")
+    entry = rf.REGISTRY["ttm21f-minimum-w8"]
+    monkeypatch.setitem(rf.REGISTRY, "ttm21f-minimum-w8",
+                        rf.ReferenceFile(entry.relpath, source.as_uri(), entry.sha256, entry.licence))
+    monkeypatch.delenv(rf.MIRROR_ENV)
+    monkeypatch.setenv(rf.CACHE_ENV, str(tmp_path / "cache"))
+    calls = tmp_path / "downloads.log"
+    original = rf._download
+
+    def slow_download(url, output_file, pooch_):
+        with open(calls, "a") as log:
+            log.write("download\n")
+        time.sleep(0.5)  # long enough for the other process to arrive while this one is half done
+        original(url, output_file, pooch_)
+
+    monkeypatch.setattr(rf, "_download", slow_download)
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=rf.fetch, args=("ttm21f-minimum-w8",)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert calls.read_text().count("download") == 1
+    assert rf.sha256_of(tmp_path / "cache" / entry.relpath) == entry.sha256

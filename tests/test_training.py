@@ -298,3 +298,53 @@ def test_frozen_parameters_stay_bit_equal_and_lr_scale_sets_groups(tmp_path):
     assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-4])
     with pytest.raises(ValueError, match="no parameter is named 'interaction'"):
         parameter_groups(build_schnet(TINY_MODEL), TrainConfig(freeze=["interaction"]))
+
+
+def test_a_loss_that_turns_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    from synthetic import TINY_MODEL, clusters
+
+    from hydronet_nb.errors import TrainingDiverged
+    from hydronet_nb.model.schnet import build_schnet
+    from hydronet_nb.train.config import TrainConfig
+    from hydronet_nb.train.trainer import Trainer
+
+    torch.manual_seed(0)
+    data = clusters(copies=2, rattle=0.05, sizes=range(3, 8))
+    trainer = Trainer(build_schnet(TINY_MODEL), data[:8], data[8:], TrainConfig(epochs=3, batch_size=4, progress=False),
+                      tmp_path)
+    trainer.fit(1)
+    before = (tmp_path / "last.pt").read_bytes()
+    original = trainer.backend.train_step
+    calls = []
+
+    def poisoned(step):
+        out = original(step)
+        calls.append(1)
+        return (out[0] * float("nan") if len(calls) == 2 else out[0], *out[1:])
+
+    monkeypatch.setattr(trainer.backend, "train_step", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"became nan at epoch 2, step 2; stopped, .*last.pt \(after epoch 1\) "
+                                               r"is kept"):
+        trainer.fit(3)
+    assert (tmp_path / "last.pt").read_bytes() == before
+
+
+def test_a_full_disk_during_a_checkpoint_leaves_the_previous_one_and_says_so(tmp_path, monkeypatch):
+    import errno
+
+    from hydronet_nb.train import checkpoints
+
+    path = tmp_path / "last.pt"
+    checkpoints.save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+    before = path.read_bytes()
+
+    def full_disk(obj, f, *args, **kwargs):
+        with open(f, "wb") as out:
+            out.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match=r"last.pt: could not write it \(No space left on device\); the previous "
+                                      r"last.pt is intact"):
+        checkpoints.save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]  # no temporary left behind

@@ -143,8 +143,16 @@ def fetch(name: str) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not in the mirror named by ${MIRROR_ENV}={mirror}")
         return _verify(path, entry)
+    from filelock import FileLock
+
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    # one download at a time per file: a second process waits, then finds the verified file in the cache
+    (cache / ".locks").mkdir(exist_ok=True)
+    lock = FileLock(str(cache / ".locks" / f"{entry.sha256[:16]}.lock"))
     try:
-        return Path(_pooch().fetch(entry.relpath, downloader=_download))
+        with lock:
+            return Path(_pooch().fetch(entry.relpath, downloader=_download))
     except ValueError as exc:  # pooch's hash mismatch: the temporary download is already gone
         raise ChecksumError(f"{cache_dir() / entry.relpath}: {exc} ({entry.url})") from exc
     except OSError as exc:  # unreachable host, missing file, HTTP error (requests' errors are OSErrors)

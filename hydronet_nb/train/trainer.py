@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data.clusters import ClusterSet
 from ..device import DeviceChoice, select_device
+from ..errors import TrainingDiverged
 from ..model.weights import load_weights, read_state_dict
 from ..utils.files import atomic_write_text
 from .backends import make_backend
@@ -153,8 +154,16 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(self._loader(self.train_plan, training=True), desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
                    leave=False, disable=not (self.config.progress and self.is_main))
-        for step in bar:
-            step_sums = self._sums(self.backend.train_step(step), step)
+        for k, step in enumerate(bar):
+            out = self.backend.train_step(step)
+            if not math.isfinite(float(out[0])):
+                last = self.out_dir / LAST
+                kept = (f"{last} (after epoch {self.epoch}) is kept" if last.is_file()
+                        else "no checkpoint was written yet")
+                raise TrainingDiverged(f"{self.out_dir}: the training loss became {float(out[0])} at epoch "
+                                       f"{self.epoch + 1}, step {k + 1}; stopped, {kept}. Lower training.lr or "
+                                       "check the data for outliers.")
+            step_sums = self._sums(out, step)
             sums += step_sums
             bar.set_postfix(energy_mse=f"{step_sums[0] / max(step_sums[3], 1):.4g}")
         out = self._reduce(sums)

@@ -9,6 +9,7 @@ mode 0600 instead of the usual permissions.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -36,6 +37,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, fsync: bool
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk: say what is left as it was
+            kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+            raise OSError(exc.errno, f"{path}: could not write it ({os.strerror(exc.errno)}); {kept}") from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
