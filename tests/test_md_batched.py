@@ -89,3 +89,37 @@ def test_failure_detector_on_hand_made_broken_clusters(w10):
     frames = [intact, intact, frame_measures(stretched), frame_measures(bad)]
     assert first_failure(frames, criteria)[0] == 2
     assert first_failure([intact] * 3, criteria) == (None, None)
+
+
+def test_nve_replica_follows_ase_velocity_verlet(w10):
+    from ase.md.verlet import VelocityVerlet
+
+    torch.set_num_threads(1)
+    model = load_model("finetuned")
+    atoms = start(w10, 3)
+    batched = BatchedBerendsen(model, atoms.numbers, atoms.positions[None], atoms.get_momenta()[None], taut_fs=None)
+    ase_atoms = atoms.copy()
+    ase_atoms.calc = SchNetCalculator(model)
+    VelocityVerlet(ase_atoms, 0.1 * units.fs).run(100)
+    batched.run(100)
+    assert np.abs(batched.pos[0].numpy() - ase_atoms.positions).max() < 1e-5
+
+
+def test_analysis_by_hand(w10):
+    import pandas as pd
+
+    from hydronet_nb.data.clusters import to_atoms
+    from hydronet_nb.md import analysis
+
+    runs = pd.DataFrame({"model": ["a", "a", "b"], "size": [10, 10, 10], "failed_fs": [5.0, None, 1.0]})
+    s = analysis.survival(runs, [0, 2, 6])
+    assert s.query("model == 'a'")["intact_fraction"].tolist() == [1.0, 1.0, 0.5]
+    assert s.query("model == 'b'")["intact_fraction"].tolist() == [1.0, 0.0, 0.0]
+    atoms = to_atoms(w10)
+    moved = atoms.copy()
+    moved.positions[:3] += [30.0, 0, 0]  # one molecule far away: its oxygen and hydrogens change neighbours
+    switches = analysis.knn_switches([atoms, atoms, moved], k=28)
+    assert switches[0] == 0 and switches[1] > 0
+    assert len(analysis.distances([atoms], "O-H")) == 20 and len(analysis.distances([atoms], "O...O")) == 45
+    table = pd.DataFrame({"time_fs": [0.0, 500.0, 1000.0], "energy": [-10.0, -10.5, -11.0], "temperature": [0.0] * 3})
+    assert analysis.drift(table, 30)["drift_per_ps"] == pytest.approx(-1.0)

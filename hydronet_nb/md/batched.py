@@ -34,7 +34,8 @@ class BatchedBerendsen:
     """``R`` replicas of a cluster (atomic numbers ``z`` [A], positions ``[R, A, 3]`` Angstrom, momenta
     ``[R, A, 3]`` in ASE units) under ``model`` (kcal/mol), ASE's NVTBerendsen step for all of them.
 
-    ``timestep_fs``, ``temperature_k`` and ``taut_fs`` as the paper's MD (0.1 fs, 300 K, 500 fs).
+    ``timestep_fs``, ``temperature_k`` and ``taut_fs`` as the paper's MD (0.1 fs, 300 K, 500 fs);
+    ``taut_fs=None`` is NVE: ASE's ``VelocityVerlet`` step (no scaling, no centre-of-mass correction).
     """
 
     def __init__(self, model: torch.nn.Module, z, positions, momenta, *, timestep_fs: float = 0.1,
@@ -50,7 +51,7 @@ class BatchedBerendsen:
             raise ValueError(f"positions and momenta must be [replicas, {len(self.z)}, 3]; got "
                              f"{tuple(self.pos.shape)} and {tuple(self.p.shape)}")
         self.masses = torch.as_tensor(atomic_masses[np.asarray(z)], dtype=torch.float64, device=self.device)
-        self.dt, self.taut = timestep_fs * units.fs, taut_fs * units.fs
+        self.dt, self.taut = timestep_fs * units.fs, None if taut_fs is None else taut_fs * units.fs
         self.temperature, self.fix_com = float(temperature_k), fix_com
         self.alive = torch.ones(len(self.pos), dtype=torch.bool, device=self.device)
         self.steps = 0
@@ -88,11 +89,12 @@ class BatchedBerendsen:
         if not len(rows):
             return
         p = self.p[rows]
-        temperature = self.temperatures()[rows]
-        scale = torch.sqrt(1.0 + (self.temperature / temperature - 1.0) * self.dt / self.taut).clamp(0.9, 1.1)
-        p = p * scale[:, None, None]
+        if self.taut is not None:
+            temperature = self.temperatures()[rows]
+            scale = torch.sqrt(1.0 + (self.temperature / temperature - 1.0) * self.dt / self.taut).clamp(0.9, 1.1)
+            p = p * scale[:, None, None]
         p = p + 0.5 * self.dt * self.forces[rows]
-        if self.fix_com:
+        if self.fix_com and self.taut is not None:
             p = p - p.mean(dim=1, keepdim=True)
         self.pos[rows] = self.pos[rows] + self.dt * p / self.masses[None, :, None]
         self.p[rows] = p

@@ -68,6 +68,7 @@ def model_label(spec: str) -> str:
 def _ase_run(record: RunRecord, atoms, calculator, settings: dict) -> None:
     from ase import units
     from ase.md.nvtberendsen import NVTBerendsen
+    from ase.md.verlet import VelocityVerlet
 
     begin = record.start()
     step = 0
@@ -76,8 +77,11 @@ def _ase_run(record: RunRecord, atoms, calculator, settings: dict) -> None:
         atoms.set_positions(pos)
         atoms.set_momenta(mom)
     atoms.calc = calculator
-    dyn = NVTBerendsen(atoms, settings["dt"] * units.fs, temperature_K=settings["temperature"],
-                       taut=settings["taut"] * units.fs)
+    if settings["taut"] is None:  # NVE
+        dyn = VelocityVerlet(atoms, settings["dt"] * units.fs)
+    else:
+        dyn = NVTBerendsen(atoms, settings["dt"] * units.fs, temperature_K=settings["temperature"],
+                           taut=settings["taut"] * units.fs)
 
     def frame() -> bool:
         try:
@@ -134,18 +138,20 @@ def _batched_run(records: list[RunRecord], starts: list, model, settings: dict, 
 
 
 def run_md(model: str, size: int, *, seeds=range(10), steps: int = PAPER["steps"], dt: float = PAPER["dt"],
-           temperature: float = PAPER["temperature"], taut: float = PAPER["taut"], rattle: float = PAPER["rattle"],
+           temperature: float = PAPER["temperature"], taut: float | None = PAPER["taut"],
+           rattle: float = PAPER["rattle"],
            every: int = 10, start: str | None = None, out: str | Path = "md", batched: bool = False,
            reference: str | None = "amoeba", criteria: Criteria = Criteria(), device: str = "cpu",
            log=print) -> pd.DataFrame:
-    """Run (or continue) one MD run per seed; returns one summary row per run."""
+    """Run (or continue) one MD run per seed; returns one summary row per run. ``taut=None``: NVE (velocity
+    Verlet from the same start, no thermostat)."""
     from ..model.calculator import SchNetCalculator
     from ..model.loading import load_model
     from ..reference.potentials import Amoeba
 
     cluster, where = start_cluster(start, size)
-    settings = {"steps": int(steps), "dt": float(dt), "temperature": float(temperature), "taut": float(taut),
-                "every": int(every)}
+    settings = {"steps": int(steps), "dt": float(dt), "temperature": float(temperature),
+                "taut": None if taut is None else float(taut), "every": int(every)}
     ref = Amoeba() if reference == "amoeba" else None
     label = model_label(model)
     records, starts = [], []
@@ -179,7 +185,8 @@ def run_md(model: str, size: int, *, seeds=range(10), steps: int = PAPER["steps"
 
 def cmd_md(args: argparse.Namespace) -> int:
     table = run_md(args.model, args.size, seeds=range(args.seeds), steps=args.steps, dt=args.dt,
-                   temperature=args.temperature, taut=args.taut, rattle=args.rattle, every=args.every,
+                   temperature=args.temperature, taut=None if args.nve else args.taut, rattle=args.rattle,
+                   every=args.every,
                    start=args.start, out=args.out, batched=args.batched,
                    reference=None if args.reference == "none" else args.reference, device=args.device)
     columns = ["model", "size", "seed", "frames", "intact", "failed_fs", "reason", "bound_fraction"]
@@ -200,6 +207,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dt", type=float, default=PAPER["dt"], help="time step, fs (default 0.1)")
     p.add_argument("--temperature", type=float, default=PAPER["temperature"], help="K (default 300)")
     p.add_argument("--taut", type=float, default=PAPER["taut"], help="Berendsen coupling time, fs (default 500)")
+    p.add_argument("--nve", action="store_true", help="no thermostat: velocity Verlet (energy conservation)")
     p.add_argument("--rattle", type=float, default=PAPER["rattle"], help="start displacement, Angstrom (default 0.01)")
     p.add_argument("--every", type=int, default=10, help="write a frame every N steps (default 10)")
     p.add_argument("--batched", action="store_true", help="all seeds of a neural network in one model call per step")
