@@ -74,6 +74,12 @@ def test_pages_render_in_headless_chromium_with_figures(built_book):
                 WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.querySelectorAll('mjx-container').length > 0"))
             if "3dmolwarning" in page.read_text():  # py3Dmol removes its warning once 3Dmol.js has loaded
                 WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.querySelectorAll('[id^=\"3dmolwarning\"]').length == 0"))
+            if "addModelsAsFrames" in page.read_text():  # an MD trajectory: its frames must change when played
+                frames = "return Object.keys(window).filter(k => k.startsWith('viewer_') && window[k] && " \
+                         "window[k].getFrame).map(k => window[k].getFrame())"
+                WebDriverWait(driver, 30).until(lambda d: len(d.execute_script(frames)) > 0)
+                first = driver.execute_script(frames)
+                WebDriverWait(driver, 10).until(lambda d: d.execute_script(frames) != first)
             title = driver.execute_script("var h = document.querySelector('article h1'); return h ? h.textContent : ''")
             assert title.strip(), f"{page}: no title rendered"
             if name.startswith("notebooks/"):

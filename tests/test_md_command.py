@@ -80,3 +80,15 @@ def test_md_study_runs_resumes_and_exports(tmp_path):
     card = study.export_study(config, tmp_path / "shipped", "md-study", 1.0)
     assert (tmp_path / "shipped" / "trajectories" / "grid-pretrained-W3-seed0.xyz").is_file()
     assert "frames.csv" in card.read_text()
+
+
+def test_a_run_continues_to_more_steps_and_refuses_other_settings(straight, tmp_path):
+    from hydronet_nb.errors import ConfigError
+
+    out = tmp_path / "grow"
+    run_md("pretrained", 10, seeds=[0], steps=20, every=10, out=out, reference=None, log=lambda *a: None)
+    table = run_md("pretrained", 10, seeds=[0], steps=40, every=10, out=out, reference=None, log=lambda *a: None)
+    assert table["steps"].tolist() == [40]
+    np.testing.assert_array_equal(frames(straight)["energy"], frames(out / "pretrained-W10-seed0")["energy"])
+    with pytest.raises(ConfigError, match=r"other settings \(dt: 0.1 -> 0.2\)"):
+        run_md("pretrained", 10, seeds=[0], steps=40, dt=0.2, every=10, out=out, reference=None, log=lambda *a: None)

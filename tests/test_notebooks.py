@@ -78,8 +78,27 @@ def check_force_finetuning(v):
     assert v["sel_seeds"] >= 2
 
 
+def check_molecular_dynamics(v):
+    """Chapter 5: the live runs and the shipped study say what the paper says, and the checks are the detector's."""
+    from hydronet_nb.md.stability import Criteria
+    from hydronet_nb.md.study import read_tables
+
+    assert v["live_finetuned_intact"] == 1.0 and v["live_finetuned_bound"] == 1.0
+    assert v["live_pretrained_intact"] == 0.0 and 0 < v["live_pretrained_failed_fs"] < 50
+    assert v["max_oh"] == Criteria().max_oh and v["md_steps"] == 1000 and v["md_dt"] == 0.1
+    runs = read_tables()["runs"].query("part == 'grid'")
+    fine = runs[runs.model == "finetuned"]
+    assert len(fine) == 30 and fine["intact"].all() and (fine["bound_fraction"] == 1).all()  # the issue's target
+    assert not runs[runs.model == "pretrained"]["intact"].any()
+    assert str(v["fine_all_intact"]) == "True" and v["study_seeds"] == 10
+    assert v["graphcore_max_oh"] > 5  # the published pretrained-only trajectory comes apart
+    assert v["nve_amoeba_max_excursion"] < 0.1 and v["switch_total"] >= v["switch_frames"] >= 0
+    assert v["bench_speedup"] > 0
+
+
 CHECKS = {"00_quickstart": check_quickstart, "01_data_exploration": check_data_exploration,
-          "02_ipu_pretraining": check_pretraining, "03_force_finetuning": check_force_finetuning}
+          "02_ipu_pretraining": check_pretraining, "03_force_finetuning": check_force_finetuning,
+          "05_molecular_dynamics": check_molecular_dynamics}
 
 
 @pytest.mark.book

@@ -72,6 +72,16 @@ PROFILES: dict[str, dict[str, dict]] = {
                  "demo_schedule": {"initial_epochs": 50, "rounds": 50, "epochs_per_round": 10, "final_epochs": 50},
                  "eval_per_size": None},
     },
+    "molecular_dynamics": {
+        # live_*: the chapter's own runs (W10, every model and AMOEBA2018); nve_*: the energy-conservation runs;
+        # bench_*: replicas and steps of the batched-integrator bench. The full grid is the shipped md-study.
+        "test": {"live_seeds": 2, "live_steps": 120, "every": 10, "nve_steps": 60, "nve_every": 3,
+                 "bench_replicas": (1, 2), "bench_steps": 3},
+        "book": {"live_seeds": 4, "live_steps": 1000, "every": 10, "nve_steps": 2000, "nve_every": 5,
+                 "bench_replicas": (1, 10), "bench_steps": 20},
+        "full": {"live_seeds": 10, "live_steps": 1000, "every": 10, "nve_steps": 10000, "nve_every": 10,
+                 "bench_replicas": (1, 10, 100), "bench_steps": 50},
+    },
 }
 
 

@@ -34,3 +34,19 @@ def show_cluster(cluster: Cluster, forces: np.ndarray | None = None, arrow_scale
             view.addArrow({"start": dict(zip("xyz", p)), "end": dict(zip("xyz", end)), "radius": 0.05, "color": "red"})
     view.zoomTo()
     return view
+
+
+def show_trajectory(frames, width=520, height=360, interval_ms: int = 60, every: int = 1):
+    """An animated view of MD frames (``ase.Atoms``, ``O H H`` order) that plays in the built book too: the frames
+    are inline in the page as one multi-model xyz, played by 3Dmol.js (the book's local copy under `make book`)."""
+    import py3Dmol
+
+    from ..md.runs import xyz_text
+
+    js = os.environ.get("HYDRONET_NB_3DMOL_JS")
+    view = py3Dmol.view(width=width, height=height, **({"js": js} if js else {}))
+    view.addModelsAsFrames(xyz_text(list(frames)[::every]), "xyz")
+    view.setStyle({"stick": {"radius": 0.12}, "sphere": {"scale": 0.25}})
+    view.zoomTo()
+    view.animate({"loop": "forward", "interval": interval_ms})
+    return view

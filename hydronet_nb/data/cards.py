@@ -234,7 +234,8 @@ def render_study_card(facts: dict) -> str:
         "Rerunning it continues the study: finished arms are kept, a stopped one resumes.", "",
         "## Config", "", "```json", json.dumps(facts["config"], indent=1), "```", "",
         "## Cost", "",
-        f"- arms: {facts['arms']}; training passes {facts['train_seconds'] / 60:.1f} min in all",
+        f"- arms: {facts['arms']}; {facts['train_seconds'] / 60:.1f} min of their own compute in all (training "
+        "passes, or MD steps)",
         f"- wall time of the invocation that finished it: {facts['wall_seconds'] / 60:.1f} min",
         f"- hardware: {facts['hardware']}", "",
         "## Tables", "", *[f"- `{name}`" for name in facts["files"]], "",

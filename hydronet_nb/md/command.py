@@ -157,7 +157,9 @@ def run_md(model: str, size: int, *, seeds=range(10), steps: int = PAPER["steps"
     records, starts = [], []
     for seed in seeds:
         record = RunRecord(Path(out) / f"{label}-W{size}-seed{seed}", cluster.z, timestep_fs=dt, reference=ref,
-                           criteria=criteria)
+                           criteria=criteria, settings={**settings, "model": model, "start": where,
+                                                        "rattle": float(rattle), "seed": int(seed),
+                                                        "reference": reference})
         records.append(record)
         starts.append(initial_state(cluster, seed, temperature, rattle))
     todo = [i for i, r in enumerate(records) if not r.done]

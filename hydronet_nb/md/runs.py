@@ -10,7 +10,9 @@ A run folder ``<out>/<model>-W<N>-seed<k>/`` holds
 * ``state.npz`` -- step, positions, momenta, frames written, failure: replaced atomically after every
   frame; a rerun truncates the two frame files to what it records and continues from there, so a killed
   run ends with the same frames as an uninterrupted one;
-* ``summary.json`` -- when the run is over: steps, failed step and reason, fraction of frames bound.
+* ``summary.json`` -- when the run is over: steps, failed step and reason, fraction of frames bound;
+* ``settings.json`` -- what the run was started with: a rerun with other settings is refused, one with more
+  steps continues it.
 """
 from __future__ import annotations
 
@@ -25,19 +27,45 @@ from ..units import ev_to_kcal_mol
 from ..utils.files import atomic_write, atomic_write_json, atomic_write_text
 from .stability import MEASURES, Criteria, frame_measures
 
-FRAMES_XYZ, FRAMES_CSV, STATE, SUMMARY = "frames.xyz", "frames.csv", "state.npz", "summary.json"
+FRAMES_XYZ, FRAMES_CSV, STATE, SUMMARY, SETTINGS = "frames.xyz", "frames.csv", "state.npz", "summary.json", \
+    "settings.json"
 COLUMNS = ["step", "time_fs", "energy", "temperature", *MEASURES, "reference_energy", "intact"]
 
 
 class RunRecord:
     """The files of one run: what was written, where to continue, and appending a frame."""
 
-    def __init__(self, folder: str | Path, z, *, timestep_fs: float, reference=None, criteria: Criteria = Criteria()):
+    def __init__(self, folder: str | Path, z, *, timestep_fs: float, reference=None, criteria: Criteria = Criteria(),
+                 settings: dict | None = None):
         self.folder, self.z = Path(folder), np.asarray(z)
         self.timestep_fs, self.reference, self.criteria = timestep_fs, reference, criteria
         self.folder.mkdir(parents=True, exist_ok=True)
+        if settings is not None:
+            self._check_settings(settings)
         self.state = self._load_state()
         self.rows = self._truncate()
+
+    def _check_settings(self, settings: dict) -> None:
+        """The run's settings are written once; a rerun with others (except more ``steps``) is refused, and
+        one with more steps continues a finished run."""
+        from ..errors import ConfigError
+
+        path = self.folder / SETTINGS
+        if not path.is_file():
+            atomic_write_json(path, settings)
+            return
+        old = json.loads(path.read_text())
+        changed = sorted(k for k in set(old) | set(settings) if k != "steps" and old.get(k) != settings.get(k))
+        if changed:
+            raise ConfigError(f"{self.folder}: this run was made with other settings ({', '.join(changed)}: "
+                              f"{', '.join(f'{old.get(k)} -> {settings.get(k)}' for k in changed)}); "
+                              "use another --out folder")
+        if settings["steps"] < old["steps"]:
+            raise ConfigError(f"{self.folder}: this run has {old['steps']} steps; {settings['steps']} asked")
+        if settings["steps"] > old["steps"]:
+            atomic_write_json(path, settings)
+            if (self.folder / SUMMARY).is_file() and json.loads((self.folder / SUMMARY).read_text())["intact"]:
+                (self.folder / SUMMARY).unlink()  # an intact finished run goes on to the new number of steps
 
     @property
     def done(self) -> bool:

@@ -1,0 +1,82 @@
+"""The figures of chapter 5 (molecular dynamics), in the style of :mod:`hydronet_nb.book.plots`.
+
+Each takes the tables of ``hydronet-nb md`` / ``md-study`` (one row per frame or per run) and returns its axes.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+#: one colour per driver, the same in every figure
+COLOURS = {"amoeba": "k", "finetuned": "C2", "scratch-forces": "C3", "pretrained": "C0", "published": "C1"}
+LABELS = {"amoeba": "AMOEBA2018 (reference)", "finetuned": "finetuned", "scratch-forces": "scratch",
+          "pretrained": "pretrained only", "published": "published (TTM2.1-F)"}
+
+
+def energy_traces(frames, column: str = "energy", axes=None, ylabel: str = "E (kcal/mol)"):
+    """Figure 2 (centre, right): ``column`` against time per size, each run thin, the model's mean bold."""
+    sizes = sorted(frames["size"].unique())
+    if axes is None:
+        _, axes = plt.subplots(1, len(sizes), figsize=(4.4 * len(sizes), 3.8), squeeze=False)
+        axes = axes[0]
+    for ax, size in zip(axes, sizes):
+        part = frames[frames["size"] == size]
+        for model, runs in part.groupby("model", sort=False):
+            colour = COLOURS.get(model, "C4")
+            for _, run in runs.groupby("seed"):
+                ax.plot(run["time_fs"], run[column], color=colour, lw=0.5, alpha=0.35)
+            mean = runs.groupby("time_fs")[column].mean()
+            ax.plot(mean.index, mean.values, color=colour, lw=2, label=LABELS.get(model, model))
+        ax.set_title(f"W{size}")
+        ax.set_xlabel("time (fs)")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=8)
+    return axes
+
+
+def survival_curves(table, axes=None):
+    """Fraction of runs still intact against time, one panel per size (:func:`hydronet_nb.md.analysis.survival`)."""
+    sizes = sorted(table["size"].unique())
+    if axes is None:
+        _, axes = plt.subplots(1, len(sizes), figsize=(4.4 * len(sizes), 3.4), squeeze=False, sharey=True)
+        axes = axes[0]
+    for ax, size in zip(axes, sizes):
+        for model, part in table[table["size"] == size].groupby("model", sort=False):
+            ax.step(part["time_fs"], part["intact_fraction"], where="post", color=COLOURS.get(model, "C4"),
+                    label=LABELS.get(model, model), lw=2)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"W{size}")
+        ax.set_xlabel("time (fs)")
+    axes[0].set_ylabel("runs still intact")
+    axes[0].legend(fontsize=8)
+    return axes
+
+
+def distance_distributions(samples: dict, axes=None):
+    """O-H and O...O distance densities per driver: ``samples[model] = {"O-H": array, "O...O": array}``."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for ax, (kind, lo, hi) in zip(axes, (("O-H", 0.85, 1.15), ("O...O", 2.3, 8.0))):
+        for model, values in samples.items():
+            sns.kdeplot(np.clip(values[kind], lo, hi), ax=ax, color=COLOURS.get(model, "C4"),
+                        label=LABELS.get(model, model), lw=2 if model == "amoeba" else 1.5, bw_adjust=0.6)
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel(f"{kind} distance (Å)")
+    axes[0].legend(fontsize=8)
+    return axes
+
+
+def nve_energy(tables: dict, switches: dict | None = None, ax=None):
+    """Total energy minus its start against time per NVE run; kNN switches as ticks at the bottom."""
+    ax = ax or plt.subplots(figsize=(7, 3.8))[1]
+    for model, table in tables.items():
+        ax.plot(table["time_fs"], table["total"] - table["total"].iloc[0], color=COLOURS.get(model, "C4"),
+                label=LABELS.get(model, model))
+        if switches and model in switches:
+            t = table["time_fs"].to_numpy()[1:][switches[model] > 0]
+            ax.plot(t, np.full_like(t, ax.get_ylim()[0]), "|", color=COLOURS.get(model, "C4"), ms=8)
+    ax.set_xlabel("time (fs)")
+    ax.set_ylabel("E_total - E_total(0) (kcal/mol)")
+    ax.legend(fontsize=8)
+    return ax
