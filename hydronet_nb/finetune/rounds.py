@@ -112,8 +112,11 @@ class ActiveSampler:
         path = self.out_dir / name
         return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=COLUMNS[name])
 
-    def _append(self, name: str, rows: list[dict]) -> None:
+    def _append(self, name: str, rows: list[dict], round_: int) -> None:
+        """Add round ``round_``'s rows to a table, replacing any it already has: a run killed after the
+        tables were written but before the state was rerun the round, and must not log it twice."""
         old, new = self._table(name), pd.DataFrame(rows, columns=COLUMNS[name])
+        old = old[old["round"] != round_] if len(old) else old
         table = pd.concat([old, new], ignore_index=True) if len(old) else new
         atomic_write_text(self.out_dir / name, table.to_csv(index=False, float_format="%.6g"))
 
@@ -171,13 +174,14 @@ class ActiveSampler:
             added = pool[picks]
             if isinstance(self.rule, ErfRule):
                 threshold = self.rule.threshold(val_err)
-            self._append(ADDITIONS, [{"round": state["round"] + 1, "row": int(r), "n_water": int(self.data.n_water[r]),
+            this = state["round"] + 1
+            self._append(ADDITIONS, [{"round": this, "row": int(r), "n_water": int(self.data.n_water[r]),
                                       "error": float(pool_err[p]), "threshold": threshold, "rule": self.rule.name}
-                                     for p, r in zip(picks, added)])
-            self._append(ROUNDS, [{"round": state["round"] + 1, "epoch": self.trainer.epoch,
+                                     for p, r in zip(picks, added)], this)
+            self._append(ROUNDS, [{"round": this, "epoch": self.trainer.epoch,
                                    "train_before": len(state["train"]), "added": int(len(added)),
                                    "val_error_mean": float(val_err.mean()), "val_error_std": float(val_err.std()),
-                                   "pool_error_mean": float(pool_err.mean()), "threshold": threshold}])
+                                   "pool_error_mean": float(pool_err.mean()), "threshold": threshold}], this)
             self.log(f"round {state['round'] + 1}: {len(added)} of {len(pool)} examined clusters join "
                      f"({len(state['train']) + len(added)} in training)")
         reserve = np.concatenate([np.asarray(state["reserve"], dtype=np.int64), np.setdiff1d(pool, added)])
