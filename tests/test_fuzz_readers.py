@@ -323,3 +323,46 @@ def test_command_line_on_hostile_inputs(tmp_path, pnnl_file, capsys):
     result = subprocess.run([sys.executable, "-m", "hydronet_nb", "predict", str(tmp_path / "bytes.xyz")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+# --- HydroNet raw zips ------------------------------------------------------------------------------------
+
+def _zip(path, text: bytes):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("W3_geoms_all.xyz", text)
+    return path
+
+
+def _hydronet_text() -> bytes:
+    """Two W3 frames as HydroNet's raw files write them (atom count, a comment ending in the energy, atoms)."""
+    one = VALID_XYZ.decode().splitlines()
+    frame = [one[0], "W3_000001 -15.5", *one[2:]]
+    return ("\n".join(frame + [frame[0], "W3_000002 -15.4", *frame[2:]]) + "\n").encode()
+
+
+@FUZZ
+@given(st.one_of(MUTATIONS.map(lambda kind: ("member", kind)),
+                 st.tuples(st.just("archive"), st.floats(0.0, 0.999), st.integers(1, 255)),
+                 st.tuples(st.just("archive-cut"), st.floats(0.0, 0.999))))
+def test_hydronet_zip_reader_on_mutated_archives(tmp_path_factory, edit):
+    from hydronet_nb.io.hydronet import read_hydronet_zip
+
+    folder = tmp_path_factory.mktemp("zip")
+    path = folder / "W3_geoms_all.zip"
+    if edit[0] == "member":
+        text = mutate_xyz(edit[1]) if edit[1][0] in ("truncate", "flip", "bytes") else _hydronet_text()
+        _zip(path, text if edit[1][0] in ("truncate", "flip", "bytes") else
+             _hydronet_text().replace(VALID_XYZ.splitlines()[3], mutate_xyz(edit[1]).splitlines()[3]
+                                      if len(mutate_xyz(edit[1]).splitlines()) > 3 else b""))
+    else:
+        raw = _zip(folder / "ok.zip", _hydronet_text()).read_bytes()
+        data = bytearray(raw[:int(edit[1] * len(raw))] if edit[0] == "archive-cut" else raw)
+        if edit[0] == "archive" and data:
+            data[int(edit[1] * len(data))] ^= edit[2]
+        path.write_bytes(bytes(data))
+    out = expect_own_error_or_valid(read_hydronet_zip, path)
+    if out is not None:
+        data = check_clusters(out)
+        assert len(data) in (1, 2) and np.isfinite(data.energy[~np.isnan(data.energy)]).all()

@@ -192,36 +192,44 @@ def read_hydronet_zip(path: str | Path, *, regroup: bool = True) -> ClusterSet:
         raise FileNotFoundError(f"{path}: no such file")
     try:
         zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise ClusterFormatError(f"{path}: not a zip file ({exc})") from exc
-    with zf:
-        members = [info.filename for info in zf.infolist() if not info.is_dir()]
-        if len(members) != 1:
-            raise ClusterFormatError(f"{path}: holds {len(members)} files {members[:4]}; a HydroNet raw zip holds one xyz file")
-        member = members[0]
-        source = f"{path}:{member}"
-        with zf.open(member) as raw:
-            n_atoms, energies = _structure(io.TextIOWrapper(raw, encoding="utf-8"), source)
-        named = re.fullmatch(r"W(\d+)_geoms_all\.zip", path.name)
-        if named and 3 * int(named[1]) != n_atoms:
-            raise ClusterFormatError(f"{source}: frames of {n_atoms} atoms, but PyG reads {path.name} as {3 * int(named[1])}-atom frames")
-        chunk = n_atoms + 2
-        try:
+    except Exception as exc:  # BadZipFile, or OSError / ValueError / EOFError on a damaged directory
+        raise ClusterFormatError(f"{path}: not a zip file ({type(exc).__name__}: {exc})") from exc
+    # a damaged archive or member makes zipfile, zlib or the text decoder raise their own errors at any read:
+    # each is this file's error
+    try:
+        with zf:
+            members = [info.filename for info in zf.infolist() if not info.is_dir()]
+            if len(members) != 1:
+                raise ClusterFormatError(f"{path}: holds {len(members)} files {members[:4]}; a HydroNet raw zip holds one xyz file")
+            member = members[0]
+            source = f"{path}:{member}"
             with zf.open(member) as raw:
-                atoms = pd.read_csv(
-                    raw,
-                    sep=r"\s+",
-                    header=None,
-                    names=["element", "x", "y", "z"],
-                    dtype={"element": "category", "x": np.float64, "y": np.float64, "z": np.float64},
-                    # the header and comment line of each frame (a set: a callable is called per line, slowly)
-                    skiprows={i for start in range(0, len(energies) * chunk, chunk) for i in (start, start + 1)},
-                    skip_blank_lines=False,  # a blank atom line must show up (as NaN), not shift the frames
-                )
-        except (ValueError, pd.errors.ParserError) as exc:
-            with zf.open(member) as raw:
-                line, text = _bad_atom_line(io.TextIOWrapper(raw, encoding="utf-8"), chunk)
-            raise ClusterFormatError(f"{source}: line {line}: expected 'element x y z', found {text[:60]!r} ({exc})") from exc
+                n_atoms, energies = _structure(io.TextIOWrapper(raw, encoding="utf-8"), source)
+            named = re.fullmatch(r"W(\d+)_geoms_all\.zip", path.name)
+            if named and 3 * int(named[1]) != n_atoms:
+                raise ClusterFormatError(f"{source}: frames of {n_atoms} atoms, but PyG reads {path.name} as {3 * int(named[1])}-atom frames")
+            chunk = n_atoms + 2
+            try:
+                with zf.open(member) as raw:
+                    atoms = pd.read_csv(
+                        raw,
+                        sep=r"\s+",
+                        header=None,
+                        names=["element", "x", "y", "z"],
+                        dtype={"element": "category", "x": np.float64, "y": np.float64, "z": np.float64},
+                        # the header and comment line of each frame (a set: a callable is called per line, slowly)
+                        skiprows={i for start in range(0, len(energies) * chunk, chunk) for i in (start, start + 1)},
+                        skip_blank_lines=False,  # a blank atom line must show up (as NaN), not shift the frames
+                    )
+            except (ValueError, pd.errors.ParserError) as exc:
+                with zf.open(member) as raw:
+                    line, text = _bad_atom_line(io.TextIOWrapper(raw, encoding="utf-8"), chunk)
+                raise ClusterFormatError(f"{source}: line {line}: expected 'element x y z', found {text[:60]!r} ({exc})") from exc
+    except ClusterFormatError:
+        raise
+    except Exception as exc:
+        raise ClusterFormatError(f"{path}: a damaged archive, or a member that is not UTF-8 text "
+                                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})") from exc
     n_frames = len(energies)
     atoms = atoms.iloc[: n_frames * n_atoms]  # the rest are the trailing blank lines
 
