@@ -92,3 +92,12 @@ def test_a_run_continues_to_more_steps_and_refuses_other_settings(straight, tmp_
     np.testing.assert_array_equal(frames(straight)["energy"], frames(out / "pretrained-W10-seed0")["energy"])
     with pytest.raises(ConfigError, match=r"other settings \(dt: 0.1 -> 0.2\)"):
         run_md("pretrained", 10, seeds=[0], steps=40, dt=0.2, every=10, out=out, reference=None, log=lambda *a: None)
+
+
+def test_the_shipped_finetuned_model_keeps_a_w10_run_intact(tmp_path):
+    torch.set_num_threads(1)
+    table = run_md("finetuned", 10, seeds=[0, 1], steps=200, every=20, out=tmp_path, batched=True, log=lambda *a: None)
+    assert table["intact"].all() and (table["bound_fraction"] == 1.0).all()
+    pretrained = run_md("pretrained", 10, seeds=[0], steps=200, every=10, out=tmp_path, batched=True,
+                        log=lambda *a: None)
+    assert not pretrained["intact"].any() and pretrained["failed_fs"].iloc[0] < 20
