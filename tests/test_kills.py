@@ -113,3 +113,32 @@ def test_force_study_killed_between_arms(nonmin, tmp_path):
     columns = ["arm", "n_train", "best_epoch", "mae_per_water", "force_mae", "f_ang"]
     a, b = (pd.read_csv(tmp_path / run / "summary.csv")[columns] for run in ("straight", "killed"))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_transfer_study_killed_mid_arm(tmp_path):
+    surface(tmp_path, "old")
+    surface(tmp_path, "new", scale=1.1, shift=-1.0)
+    (tmp_path / "base.yaml").write_text(
+        "data: {source: pnnl, path: new_data.hdf5, split: split_00_new.npz}\nstart: scratch\n"
+        f"model: {{{MODEL}}}\ntraining: {{batch_size: 8, lr: 2.0e-3, epochs: 3, progress: false}}\n"
+        "forgetting: {path: old_data.hdf5, split: split_00_old.npz}\noutput: base-run\n")
+    for name in ("straight", "killed"):
+        (tmp_path / f"{name}.yaml").write_text("base: base.yaml\nval: 4\ndata_efficiency: {sizes: [6, 12], "
+                                               f"seeds: [1, 1]}}\noutput: {name}\n")
+    hydronet("transfer-study", "--config", tmp_path / "straight.yaml")
+    hydronet("transfer-study", "--config", tmp_path / "killed.yaml", kill_at=("last.pt", 5))
+    hydronet("transfer-study", "--config", tmp_path / "killed.yaml")
+    columns = ["arm", "n_train", "best_epoch", "mae_per_water", "old_mae_per_water"]
+    a, b = (pd.read_csv(tmp_path / run / "summary.csv")[columns] for run in ("straight", "killed"))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_md_study_killed_mid_trajectory(tmp_path):
+    for name in ("straight", "killed"):
+        (tmp_path / f"{name}.yaml").write_text("grid: {models: [pretrained, finetuned], sizes: [3], seeds: 2, "
+                                               f"steps: 30}}\nbatched: true\noutput: {name}\n")
+    hydronet("md-study", "--config", tmp_path / "straight.yaml")
+    hydronet("md-study", "--config", tmp_path / "killed.yaml", kill_at=("state.npz", 6))
+    hydronet("md-study", "--config", tmp_path / "killed.yaml")
+    a, b = (pd.read_csv(tmp_path / run / "frames.csv") for run in ("straight", "killed"))
+    pd.testing.assert_frame_equal(a, b)

@@ -36,9 +36,16 @@ def show_cluster(cluster: Cluster, forces: np.ndarray | None = None, arrow_scale
     return view
 
 
-def show_trajectory(frames, width=520, height=360, interval_ms: int = 60, every: int = 1):
+def show_trajectory(frames, width=520, height=360, interval_ms: int = 60, every: int = 1, engine="py3dmol"):
     """An animated view of MD frames (``ase.Atoms``, ``O H H`` order) that plays in the built book too: the frames
-    are inline in the page as one multi-model xyz, played by 3Dmol.js (the book's local copy under `make book`)."""
+    are inline in the page as one multi-model xyz, played by 3Dmol.js (the book's local copy under `make book`).
+    ``engine="nglview"``: nglview's trajectory widget, for a live kernel (it draws nothing in a static page)."""
+    if engine == "nglview":
+        import nglview
+
+        return nglview.show_asetraj(list(frames)[::every])
+    if engine != "py3dmol":
+        raise ValueError(f"engine must be 'py3dmol' or 'nglview', got {engine!r}")
     import py3Dmol
 
     from ..md.runs import xyz_text
