@@ -14,11 +14,15 @@ LABELS = {"amoeba": "AMOEBA2018 (reference)", "finetuned": "finetuned", "scratch
           "pretrained": "pretrained only", "published": "published (TTM2.1-F)"}
 
 
-def energy_traces(frames, column: str = "energy", axes=None, ylabel: str = "E (kcal/mol)"):
-    """Figure 2 (centre, right): ``column`` against time per size, each run thin, the model's mean bold."""
+def energy_traces(frames, column: str = "energy", axes=None, ylabel: str = "E (kcal/mol)",
+                  focus=("amoeba", "finetuned", "scratch-forces")):
+    """Figure 2 (centre, right): ``column`` against time per size, each run thin, the model's mean bold.
+
+    The y range is that of the ``focus`` drivers (padded): a model whose clusters explode leaves the panel
+    at the top or bottom instead of flattening the others into a line."""
     sizes = sorted(frames["size"].unique())
     if axes is None:
-        _, axes = plt.subplots(1, len(sizes), figsize=(4.4 * len(sizes), 3.8), squeeze=False)
+        _, axes = plt.subplots(1, len(sizes), figsize=(4.4 * len(sizes), 3.8), squeeze=False, layout="constrained")
         axes = axes[0]
     for ax, size in zip(axes, sizes):
         part = frames[frames["size"] == size]
@@ -28,6 +32,11 @@ def energy_traces(frames, column: str = "energy", axes=None, ylabel: str = "E (k
                 ax.plot(run["time_fs"], run[column], color=colour, lw=0.5, alpha=0.35)
             mean = runs.groupby("time_fs")[column].mean()
             ax.plot(mean.index, mean.values, color=colour, lw=2, label=LABELS.get(model, model))
+        shown = part[part["model"].isin(focus)][column].dropna()
+        if len(shown):
+            lo, hi = shown.min(), shown.max()
+            pad = 0.6 * (hi - lo or abs(hi) or 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_title(f"W{size}")
         ax.set_xlabel("time (fs)")
         ax.set_ylabel(ylabel)
@@ -39,7 +48,8 @@ def survival_curves(table, axes=None):
     """Fraction of runs still intact against time, one panel per size (:func:`hydronet_nb.md.analysis.survival`)."""
     sizes = sorted(table["size"].unique())
     if axes is None:
-        _, axes = plt.subplots(1, len(sizes), figsize=(4.4 * len(sizes), 3.4), squeeze=False, sharey=True)
+        _, axes = plt.subplots(1, len(sizes), figsize=(4.4 * len(sizes), 3.4), squeeze=False, sharey=True,
+                               layout="constrained")
         axes = axes[0]
     for ax, size in zip(axes, sizes):
         for model, part in table[table["size"] == size].groupby("model", sort=False):
