@@ -224,7 +224,7 @@ def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | Non
 
     def make_trainer(train_set):
         return Trainer(model, train_set, val, config.training, config.output, model_config=model_cfg.as_dict(),
-                       device=device, callbacks=[epoch_callback or _print_epoch])
+                       device=device, callbacks=[epoch_callback or print_epoch])
 
     sampler = ActiveSampler(make_trainer, data, split, config.schedule, config.output, rule=make_rule(config.active),
                             energy_weight=config.training.energy_weight, examine_size=config.active.examine,
@@ -273,11 +273,12 @@ def _export(config: FinetuneConfig, model_cfg, data, test, dest: Path, command: 
     log(f"exported the best epoch to {card.parent} (card: {card.name})")
 
 
-def _print_epoch(trainer, m: dict) -> None:
-    force = m.get("val_force_mse")
+def print_epoch(trainer, m: dict) -> None:
+    """The trainer callback of the finetuning commands: one line per epoch (force RMSE when the loss has forces)."""
+    force = m.get("val_force_mse") if trainer.config.with_forces else None
     print(f"epoch {m['epoch']:4d}  train {m['train_loss']:.5g}  val {m['val_loss']:.5g}  "
-          f"val force RMSE {force ** 0.5 if force is not None else float('nan'):.3f}  "
-          f"val MAE/water {m['val_mae_per_water']:.4f}  lr {m['lr']:.3g}  {m['clusters_per_s']:.0f} clusters/s"
+          + (f"val force RMSE {force ** 0.5:.3f}  " if force is not None else "")
+          + f"val MAE/water {m['val_mae_per_water']:.4f}  lr {m['lr']:.3g}  {m['clusters_per_s']:.0f} clusters/s"
           + ("  *" if m["best"] else ""), flush=True)
 
 

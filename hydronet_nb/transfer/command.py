@@ -162,6 +162,7 @@ def run(config: TransferConfig, *, device=None, log=print, export_to: Path | Non
     """
     from ..data.splits import shrink
     from ..evaluate.static import static_errors, static_summary
+    from ..finetune.command import print_epoch
     from ..train.checkpoints import BEST, load_checkpoint
     from ..train.trainer import Trainer
     from ..utils.files import atomic_write_json
@@ -173,7 +174,7 @@ def run(config: TransferConfig, *, device=None, log=print, export_to: Path | Non
     config.output.mkdir(parents=True, exist_ok=True)
     atomic_write_json(config.output / "config.json", config.as_dict())
     trainer = Trainer(model, train, val, config.training, config.output, model_config=model_cfg.as_dict(),
-                      device=device, callbacks=[epoch_callback or _print_epoch])
+                      device=device, callbacks=[epoch_callback or print_epoch])
     history = trainer.fit()
     trainer.model.load_state_dict(load_checkpoint(config.output / BEST)["model"])
     trainer.model.eval()
@@ -215,12 +216,6 @@ def _export(config: TransferConfig, model_cfg, data, sets: dict, dest: Path, com
     card = export(config.output, dest, config=recorded, model_cfg=model_cfg.as_dict(), data_files=files, sets=sets,
                   command=command, title=title, description=description, test_set=NEW_TEST)
     log(f"exported the best epoch to {card.parent} (card: {card.name})")
-
-
-def _print_epoch(trainer, m: dict) -> None:
-    print(f"epoch {m['epoch']:4d}  train {m['train_loss']:.5g}  val {m['val_loss']:.5g}  "
-          f"val MAE/water {m['val_mae_per_water']:.4f}  lr {m['lr']:.3g}  {m['clusters_per_s']:.0f} clusters/s"
-          + ("  *" if m["best"] else ""), flush=True)
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
