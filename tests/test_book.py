@@ -1,8 +1,10 @@
 """The book builds with warnings as errors, has a page per chapter, and renders in headless Chromium."""
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,16 @@ from notebook_harness import ROOT, toc_files
 BUILD = ROOT / "_build" / "test-book"
 HTML = BUILD / "_build" / "html"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def requested_urls(driver) -> list[str]:
+    """The URLs the page asked for since the last call (Chromium's performance log, drained)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +69,8 @@ def test_pages_render_in_headless_chromium_with_figures(built_book):
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1600"):
         options.add_argument(flag)
+    # the browser's console and its network events, read back after each page
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     shots = BUILD / "screenshots"
     shots.mkdir(exist_ok=True)
@@ -80,10 +94,20 @@ def test_pages_render_in_headless_chromium_with_figures(built_book):
                 WebDriverWait(driver, 30).until(lambda d: len(d.execute_script(frames)) > 0)
                 first = driver.execute_script(frames)
                 WebDriverWait(driver, 10).until(lambda d: d.execute_script(frames) != first)
+            errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            assert not errors, f"{page}: console errors: {errors}"
+            leaving = [url for url in requested_urls(driver) if not url.startswith(("file:", "data:", "blob:", "about:"))]
+            assert not leaving, f"{page}: requests leaving the machine (the book must work offline): {leaving}"
             title = driver.execute_script("var h = document.querySelector('article h1'); return h ? h.textContent : ''")
             assert title.strip(), f"{page}: no title rendered"
             if name.startswith("notebooks/"):
                 assert len(images) >= 1, f"{page}: a chapter without a single figure"
+                downloads = driver.execute_script(
+                    "return Array.from(document.querySelectorAll('a[href$=\".ipynb\"]')).map(a => a.href)")
+                assert downloads, f"{page}: no link to download the notebook"
+                for url in downloads:
+                    target = Path(urllib.parse.urlparse(url).path)
+                    assert target.is_file() and json.loads(target.read_text())["cells"], f"{page}: {url} is not a notebook"
             driver.save_screenshot(str(shots / (name.replace("/", "_") + ".png")))
     finally:
         driver.quit()

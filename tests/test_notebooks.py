@@ -96,8 +96,28 @@ def check_molecular_dynamics(v):
     assert v["bench_speedup"] > 0
 
 
+def check_pes_transfer(v):
+    """Chapter 4: the surfaces as chapter 1 measured them, the shipped Table 2, the study read back from its table."""
+    from hydronet_nb.transfer import analysis
+    from hydronet_nb.transfer.studies import read_summary
+
+    assert v["n_pairs"] == v["n_new"] == 5_000 and v["pes_r"] > 0.9 and v["pes_spread"] > 0
+    assert v["new_potential"] == "GFN2-xTB" and v["old_potential"] == "AMOEBA2018"
+    assert v["demo_samples"] == 32 and v["demo_epochs"] == 2 and v["demo_minutes"] > 0
+    assert v["scaled_mae"] < v["pre_new_mae"]  # two fitted numbers already help ...
+    assert v["t2_transfer_GFN2_xTB"] < v["scaled_mae"]  # ... finetuning the network helps more
+    assert v["t2_transfer_GFN2_xTB"] < v["t2_scratch_transfer_GFN2_xTB"]
+    assert v["t2_ratio"] == pytest.approx(v["t2_scratch_transfer_GFN2_xTB"] / v["t2_transfer_GFN2_xTB"])
+    assert v["t2_transfer_AMOEBA2018"] > v["t2_pretrained_AMOEBA2018"]
+    assert v["paper_ratio"] == pytest.approx(0.0719 / 0.0122)
+    means = analysis.curve_means(read_summary())
+    assert v["eff_ratio_small"] == pytest.approx(means["ratio"].iloc[0])
+    assert v["eff_small"] == 50 and v["eff_large"] == 4000 and v["strat_small"] == 250
+
+
 CHECKS = {"00_quickstart": check_quickstart, "01_data_exploration": check_data_exploration,
           "02_ipu_pretraining": check_pretraining, "03_force_finetuning": check_force_finetuning,
+          "04_pes_transfer": check_pes_transfer,
           "05_molecular_dynamics": check_molecular_dynamics}
 
 
@@ -109,6 +129,9 @@ def test_chapter_runs_with_test_profile(notebook):
     values = recorded_values(executed)
     CHECKS[notebook.stem](values)
     assert not glue_problems(executed), f"{notebook.name}: the -W build would warn"
+    # the header's "This page" row: measured by the run itself, not typed
+    assert values["page_profile"] == "test" and 0 < values["page_minutes"] < 15
+    assert "cores" in values["page_hardware"]
 
 
 def test_every_chapter_has_a_parameters_cell():
@@ -176,3 +199,38 @@ def test_code_cells_are_short_with_short_lines():
             assert len(lines) <= 20, f"{notebook.name} cell {k}: {len(lines)} lines"
             long = [line for line in lines if len(line) > 88]
             assert not long, f"{notebook.name} cell {k}: a line of {len(long[0])} characters"
+
+
+@pytest.fixture(scope="module")
+def two_surfaces_pnnl(tmp_path_factory):
+    """PNNL's layout for chapter 4's ``full`` path: ``min_data.hdf5`` and ``mbpol_data.hdf5`` on the same geometries
+    (the embedded AMOEBA2018 minima and their GFN2-xTB energies standing in), each with a split, no card."""
+    import numpy as np
+
+    from hydronet_nb.data import datasets as D
+    from hydronet_nb.data.explore import match_rows
+    from hydronet_nb.data.splits import sample_rows, split_indices
+    from hydronet_nb.io.pnnl import write_pnnl_hdf5, write_split
+
+    folder = tmp_path_factory.mktemp("two-surfaces")
+    minima, second = D.load_dataset("min"), D.load_dataset("gfn2xtb")
+    picked = second[sample_rows(second.size, 6, seed=2)]
+    rows = match_rows(minima, picked)
+    assert (rows >= 0).all()
+    for name, data in (("min", minima[rows]), ("mbpol", picked)):
+        write_pnnl_hdf5(folder / f"{name}_data.hdf5", data)
+        write_split(folder / f"split_00_{name}.npz",
+                    **split_indices(len(data), (0.6, 0.2, 0.2), np.random.default_rng(0)))
+    return folder
+
+
+@pytest.mark.book
+def test_transfer_chapter_on_pnnl_layout_moves_the_published_model(two_surfaces_pnnl, tmp_path):
+    """Chapter 4 with ``data_dir`` in PNNL's layout and the paper's weights as the live start (its ``full`` path)."""
+    executed = run_notebook(ROOT / "notebooks" / "04_pes_transfer.ipynb", profile="test",
+                            data_dir=str(two_surfaces_pnnl), start="published", run_dir=str(tmp_path / "run"))
+    assert not glue_problems(executed)
+    values = recorded_values(executed)
+    assert (values["old_potential"], values["new_potential"]) == ("TTM2.1-F", "MB-pol")
+    assert values["n_pairs"] == values["n_new"] and values["start"] == "published"
+    assert values["demo_samples"] == 32

@@ -114,3 +114,46 @@ def test_transfer_study_runs_each_arm_once(surfaces):
     assert first["old_mae_per_water"].notna().all()
     card = studies.export_study(cfg, surfaces / "shipped-study", "transfer-study", 1.0)
     assert "summary.csv" in card.read_text()
+
+
+def test_linear_rescaling_recovers_a_scale_and_an_offset_per_water():
+    """A surface that is exactly ``2 E_model + 0.5 N`` is fitted exactly; the table's errors are per water."""
+    from hydronet_nb.data.clusters import ClusterSet
+    from hydronet_nb.evaluate.predict import energies
+    from hydronet_nb.model.schnet import build_schnet
+    from hydronet_nb.transfer import analysis
+
+    torch.manual_seed(0)
+    model = build_schnet(TINY_MODEL).eval()
+    data = ClusterSet.from_clusters(clusters(copies=2, sizes=range(3, 9)))
+    e_model = energies(model, data)
+    moved = ClusterSet.from_clusters([dataclasses.replace(c, energy=2.0 * e + 0.5 * c.n_water)
+                                      for c, e in zip(data.clusters(), e_model)])
+    fit = analysis.linear_rescaling(model, moved[:8], {"rest": moved[8:]})
+    assert fit["a"] == pytest.approx(2.0, abs=1e-4) and fit["b"] == pytest.approx(0.5, abs=1e-3)
+    assert fit["rest"]["mae"] < 1e-4
+    own_set = ClusterSet.from_clusters([dataclasses.replace(c, energy=e) for c, e in zip(data.clusters(), e_model)])
+    table = analysis.error_table(analysis.predictions({"m": model}, {"moved": moved, "own": own_set}))
+    own = table.loc[("m", "own")]
+    assert own["mae_per_water"] < 1e-5 and own["clusters"] == len(data)
+    expected = np.abs((e_model - moved.energy) / data.n_water)
+    assert table.loc[("m", "moved"), "mae_per_water"] == pytest.approx(expected.mean(), rel=1e-5)
+
+
+def test_curve_means_and_where_scratch_catches_up():
+    from hydronet_nb.transfer import analysis
+
+    rows = [("pretrained", 50, 0.04), ("pretrained", 50, 0.06), ("scratch", 50, 0.20), ("scratch", 50, 0.30),
+            ("pretrained", 500, 0.02), ("scratch", 500, 0.06), ("pretrained", 4000, 0.01), ("scratch", 4000, 0.045)]
+    summary = pd.DataFrame([{"study": "data_efficiency", "start": s, "n_train": n, "mae_per_water": m}
+                            for s, n, m in rows])
+    means = analysis.curve_means(summary)
+    assert means.loc[50, "pretrained mean"] == pytest.approx(0.05)
+    assert means.loc[50, "ratio"] == pytest.approx(5.0)
+    assert means.loc[50, "scratch seeds"] == 2 and means.loc[50, "scratch max"] == pytest.approx(0.30)
+    assert analysis.scratch_catch_up(means, 50) == 4000  # 0.045 <= 0.05 first at 4,000
+    assert analysis.scratch_catch_up(means, 500) is None  # never reaches 0.02
+    with pytest.raises(ValueError, match="250 samples is not in the study"):
+        analysis.scratch_catch_up(means, 250)
+    with pytest.raises(ValueError, match="no 'published' arms"):
+        analysis.curve_means(summary, "published")

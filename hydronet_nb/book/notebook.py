@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ PROFILE_ENV = "HYDRONET_NB_PROFILE"
 #: the folder holding the chapters' training runs (default: ``runs/`` in the cache folder)
 RUNS_ENV = "HYDRONET_NB_RUNS"
 PROFILE_NAMES = ("test", "book", "full")
+#: when and with which profile the running chapter called :func:`setup` (read by :func:`finish`)
+_STARTED: dict = {}
 
 #: per chapter, the settings of each profile
 PROFILES: dict[str, dict[str, dict]] = {
@@ -72,6 +75,17 @@ PROFILES: dict[str, dict[str, dict]] = {
                  "demo_schedule": {"initial_epochs": 50, "rounds": 50, "epochs_per_round": 10, "final_epochs": 50},
                  "eval_per_size": None},
     },
+    "pes_transfer": {
+        # demo_*: the live transfer (training minima of the new surface, validation and test rows, epochs) run
+        # from the pretrained model and from scratch; eval_per_size: test minima per size and surface for
+        # Table 2 and Figure 3 (None: all); rescale_train: training minima the linear rescaling is fitted on
+        "test": {"demo_samples": 32, "demo_val": 16, "demo_test": 16, "demo_epochs": 2, "eval_per_size": 2,
+                 "rescale_train": 64},
+        "book": {"demo_samples": 250, "demo_val": 200, "demo_test": None, "demo_epochs": 40, "eval_per_size": None,
+                 "rescale_train": None},
+        "full": {"demo_samples": 4000, "demo_val": None, "demo_test": None, "demo_epochs": 400,
+                 "eval_per_size": None, "rescale_train": None},
+    },
     "molecular_dynamics": {
         # live_*: the chapter's own runs (W10, every model and AMOEBA2018); nve_*: the energy-conservation runs;
         # bench_*: replicas and steps of the batched-integrator bench. The full grid is the shipped md-study.
@@ -108,8 +122,22 @@ def setup(chapter: str, profile: str, seed: int = 0) -> dict:
 
     seed_everything(seed)
     cfg = settings(chapter, profile)
+    _STARTED.update(seconds=time.perf_counter(), profile=cfg["profile"])
     print(f"profile {cfg['profile']!r}: " + ", ".join(f"{k}={_short(v)}" for k, v in cfg.items() if k != "profile"))
     return cfg
+
+
+def finish() -> None:
+    """Record how long the chapter ran (from :func:`setup` to this call), on what and with which profile:
+    ``page_minutes``, ``page_hardware``, ``page_profile``, quoted by the chapter's header table."""
+    from ..device import describe_hardware
+
+    if not _STARTED:
+        raise RuntimeError("finish() before setup(): call hydronet_nb.book.notebook.setup(chapter, profile) first")
+    minutes = (time.perf_counter() - _STARTED["seconds"]) / 60
+    hardware = describe_hardware().split("; torch")[0]
+    record_all({"page_minutes": minutes, "page_hardware": hardware, "page_profile": _STARTED["profile"]})
+    print(f"this page ran {minutes:.1f} min on {hardware} ({_STARTED['profile']} profile)")
 
 
 def record(name: str, value) -> None:

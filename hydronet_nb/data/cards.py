@@ -44,6 +44,22 @@ def write_card(folder: str | Path, stem: str, facts: dict) -> Path:
     return text
 
 
+def export_study(dest: str | Path, copies: dict, facts: dict) -> Path:
+    """What every ``hydronet-nb *-study --export DIR`` does: copy each ``name -> source file`` of ``copies`` into
+    ``dest`` (``name`` may hold a sub-folder) and write the study card with ``facts`` plus this machine and the
+    list of files; returns the card's Markdown path."""
+    import shutil
+
+    from ..device import describe_hardware
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, source in copies.items():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest / name)
+    return write_card(dest, STUDY_CARD, {**facts, "hardware": describe_hardware(), "files": sorted(copies)})
+
+
 def read_card(folder: str | Path, stem: str = DATASET_CARD) -> dict:
     """The facts of a card (its JSON sidecar); FileNotFoundError when the folder has none."""
     path = card_paths(folder, stem)[0]

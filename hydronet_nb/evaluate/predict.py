@@ -52,7 +52,8 @@ def prediction_table(model, clusters, name: str) -> pd.DataFrame:
                          "predicted": table["energy"], "error_per_water": table["error_per_water"]})
 
 
-def _energies(model, data: ClusterSet, batch_size: int) -> np.ndarray:
+def energies(model, data: ClusterSet, batch_size: int = 64) -> np.ndarray:
+    """Total energies (kcal/mol) of the clusters of ``data``, without forces (no gradient kept)."""
     out = []
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
@@ -71,7 +72,7 @@ def float16_energy_shift(model: torch.nn.Module, clusters, batch_size: int = 64)
     """
     data = ClusterSet.from_clusters(clusters)
     rounded = ClusterSet(data.z, data.pos.astype(np.float16).astype(np.float32), data.offsets)
-    e32, e16 = _energies(model, data, batch_size), _energies(model, rounded, batch_size)
+    e32, e16 = energies(model, data, batch_size), energies(model, rounded, batch_size)
     return pd.DataFrame({
         "source": [data.label(i) for i in range(len(data))],
         "n_water": data.n_water,
@@ -85,9 +86,9 @@ def graph_energy_shift(model: torch.nn.Module, clusters, graph: torch.nn.Module,
     """What another interaction graph (e.g. :class:`~hydronet_nb.model.graph.RadiusInteractionGraph`) does to
     ``model``'s energies: ``source, n_water, energy_model, energy_graph, shift_per_water`` (graph minus model's own)."""
     data = ClusterSet.from_clusters(clusters)
-    own = _energies(model, data, batch_size)
+    own = energies(model, data, batch_size)
     with interaction_graph(model, graph):
-        other = _energies(model, data, batch_size)
+        other = energies(model, data, batch_size)
     return pd.DataFrame({"source": [data.label(i) for i in range(len(data))], "n_water": data.n_water,
                          "energy_model": own, "energy_graph": other, "shift_per_water": (other - own) / data.n_water})
 

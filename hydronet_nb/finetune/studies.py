@@ -258,24 +258,18 @@ def efficiency_means(summary: pd.DataFrame) -> pd.DataFrame:
 def export_study(config: StudyConfig, dest: Path, command: str, seconds: float) -> Path:
     """Copy the tables into ``dest`` with a card; returns the card's path (``STUDY.md``)."""
     import os
-    import shutil
 
-    from ..data.cards import STUDY_CARD, write_card
-    from ..device import describe_hardware
+    from ..data.cards import export_study as write_study
 
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in TABLES.values():
-        if (config.output / name).is_file():
-            shutil.copyfile(config.output / name, dest / name)
     summary = pd.read_csv(config.output / TABLES["summary"])
     recorded = config.as_dict()
     for key in ("base", "output"):
         recorded[key] = os.path.relpath(recorded[key])
-    facts = {"title": "Chapter 3's studies: create_graph, active vs random selection, data efficiency",
-             "command": command, "config": recorded, "hardware": describe_hardware(),
-             "wall_seconds": seconds, "train_seconds": float(summary["train_seconds"].sum()),
-             "arms": int(len(summary)), "files": sorted(n for n in TABLES.values() if (dest / n).is_file())}
-    return write_card(dest, STUDY_CARD, facts)
+    copies = {name: config.output / name for name in TABLES.values() if (config.output / name).is_file()}
+    return write_study(dest, copies, {
+        "title": "Chapter 3's studies: create_graph, active vs random selection, data efficiency",
+        "command": command, "config": recorded, "wall_seconds": seconds,
+        "train_seconds": float(summary["train_seconds"].sum()), "arms": int(len(summary))})
 
 
 def cmd_force_study(args: argparse.Namespace) -> int:

@@ -120,31 +120,20 @@ def read_tables(folder: str | Path = SHIPPED_DIR) -> dict[str, pd.DataFrame]:
 def export_study(config: dict, dest: Path, command: str, seconds: float) -> Path:
     """Copy the tables and the trajectories named in ``keep`` (``part/run-folder`` names) into ``dest`` with a card."""
     import os
-    import shutil
 
-    from ..data.cards import STUDY_CARD, write_card
-    from ..device import describe_hardware
+    from ..data.cards import export_study as write_study
     from .runs import FRAMES_XYZ
 
     out = Path(config["output"])
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in TABLES.values():
-        shutil.copyfile(out / name, dest / name)
-    kept = []
-    for run in config.get("keep") or []:
-        src = out / run / FRAMES_XYZ
-        target = dest / "trajectories" / f"{run.replace('/', '-')}.xyz"
-        target.parent.mkdir(exist_ok=True)
-        shutil.copyfile(src, target)
-        kept.append(str(target.relative_to(dest)))
-    runs = pd.read_csv(dest / TABLES["runs"])
+    copies = {name: out / name for name in TABLES.values()}
+    copies |= {f"trajectories/{run.replace('/', '-')}.xyz": out / run / FRAMES_XYZ for run in config.get("keep") or []}
+    runs = pd.read_csv(out / TABLES["runs"])
     recorded = {k: v for k, v in config.items() if k not in ("output", "source")}
     recorded["output"] = os.path.relpath(config["output"])
-    facts = {"title": "Chapter 5's MD study: NVT runs driven by the models, checked against AMOEBA2018",
-             "command": command, "config": recorded, "hardware": describe_hardware(), "wall_seconds": seconds,
-             "train_seconds": float(runs["seconds"].sum()), "arms": int(len(runs)),
-             "files": sorted([*TABLES.values(), *kept])}
-    return write_card(dest, STUDY_CARD, facts)
+    return write_study(dest, copies, {
+        "title": "Chapter 5's MD study: NVT runs driven by the models, checked against AMOEBA2018",
+        "command": command, "config": recorded, "wall_seconds": seconds,
+        "train_seconds": float(runs["seconds"].sum()), "arms": int(len(runs))})
 
 
 def cmd_md_study(args: argparse.Namespace) -> int:

@@ -156,11 +156,12 @@ class Trainer:
                    leave=False, disable=not (self.config.progress and self.is_main))
         for k, step in enumerate(bar):
             out = self.backend.train_step(step)
-            if not math.isfinite(float(out[0])):
+            loss = float(out[0].detach())
+            if not math.isfinite(loss):
                 last = self.out_dir / LAST
                 kept = (f"{last} (after epoch {self.epoch}) is kept" if last.is_file()
                         else "no checkpoint was written yet")
-                raise TrainingDiverged(f"{self.out_dir}: the training loss became {float(out[0])} at epoch "
+                raise TrainingDiverged(f"{self.out_dir}: the training loss became {loss} at epoch "
                                        f"{self.epoch + 1}, step {k + 1}; stopped, {kept}. Lower training.lr or "
                                        "check the data for outliers.")
             step_sums = self._sums(out, step)

@@ -193,21 +193,17 @@ def read_summary(folder: str | Path = SHIPPED_DIR) -> pd.DataFrame:
 def export_study(config: StudyConfig, dest: Path, command: str, seconds: float) -> Path:
     """Copy ``summary.csv`` into ``dest`` with a card (``STUDY.md``); returns the card's path."""
     import os
-    import shutil
 
-    from ..data.cards import STUDY_CARD, write_card
-    from ..device import describe_hardware
+    from ..data.cards import export_study as write_study
 
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(config.output / SUMMARY, dest / SUMMARY)
-    summary = pd.read_csv(dest / SUMMARY)
+    summary = pd.read_csv(config.output / SUMMARY)
     recorded = config.as_dict()
     for key in ("base", "output"):
         recorded[key] = os.path.relpath(recorded[key])
-    facts = {"title": "Chapter 4's studies: data efficiency, finetuning strategies, the published weights moved",
-             "command": command, "config": recorded, "hardware": describe_hardware(), "wall_seconds": seconds,
-             "train_seconds": float(summary["train_seconds"].sum()), "arms": int(len(summary)), "files": [SUMMARY]}
-    return write_card(dest, STUDY_CARD, facts)
+    return write_study(dest, {SUMMARY: config.output / SUMMARY}, {
+        "title": "Chapter 4's studies: data efficiency, finetuning strategies, the published weights moved",
+        "command": command, "config": recorded, "wall_seconds": seconds,
+        "train_seconds": float(summary["train_seconds"].sum()), "arms": int(len(summary))})
 
 
 def cmd_transfer_study(args: argparse.Namespace) -> int:
