@@ -1,6 +1,7 @@
 """Runs the book's chapters with papermill and reads back the values they record."""
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -56,8 +57,9 @@ def recorded_values(executed: Path) -> dict:
             text = "".join(text) if isinstance(text, list) else text
             try:
                 values[name] = json.loads(text)
-            except json.JSONDecodeError:
-                values[name] = text
+            except json.JSONDecodeError:  # a string is glued as its repr: 'GFN2-xTB'
+                quoted = len(text) > 1 and text[0] == text[-1] and text[0] in "'\""
+                values[name] = ast.literal_eval(text) if quoted else text
     return values
 
 
