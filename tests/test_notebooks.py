@@ -151,6 +151,26 @@ def test_notebooks_are_committed_without_outputs():
         assert not dirty, f"{name}: cells {dirty} carry outputs; strip them (nbstripout)"
 
 
+
+def test_every_chapter_ends_with_exercises_and_a_quiz():
+    """2-4 exercises (predict, read a plot, extend the code), each with a hidden solution; then a quiz, each
+    question with a hidden answer."""
+    import re
+
+    for notebook in toc_notebooks():
+        text = "\n".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"]
+                          if c["cell_type"] == "markdown")
+        assert "## Exercises" in text, f"{notebook.name}: no exercises"
+        exercises, _, quiz = text.split("## Exercises", 1)[1].partition("### Check yourself")
+        kinds = re.findall(r"^\d\. \*\*(.+?)\*\*", exercises, flags=re.M)
+        assert 2 <= len(kinds) <= 4, f"{notebook.name}: {len(kinds)} exercises"
+        assert {"Predict, then run.", "Read the plot.", "Extend the code."} <= set(kinds), (notebook.name, kinds)
+        assert exercises.count(":::{admonition} Solution\n   :class: dropdown") == len(kinds), notebook.name
+        questions = re.findall(r"^\d\. .+\?", quiz, flags=re.M)
+        assert len(questions) >= 2, f"{notebook.name}: the quiz needs questions"
+        assert quiz.count(":::{admonition} Answer\n   :class: dropdown") == len(questions), notebook.name
+
+
 # --- the chapters on a folder of minima only (PNNL's layout: no non-minima, no second PES, no card) -------
 
 
