@@ -113,6 +113,10 @@ def check_pes_transfer(v):
     means = analysis.curve_means(read_summary())
     assert v["eff_ratio_small"] == pytest.approx(means["ratio"].iloc[0])
     assert v["eff_small"] == 50 and v["eff_large"] == 4000 and v["strat_small"] == 250
+    # the published weights moved with the same recipe: better than before, and than the book's own start
+    assert v["pt_mae"] < v["t2_transfer_GFN2_xTB"] < v["pt_before"]
+    assert v["pt_ratio"] == pytest.approx(v["t2_scratch_transfer_GFN2_xTB"] / v["pt_mae"])
+    assert v["pt_best"] <= v["pt_epochs"] and v["pretrain_minima"] == 8_000
 
 
 CHECKS = {"00_quickstart": check_quickstart, "01_data_exploration": check_data_exploration,

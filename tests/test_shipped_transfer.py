@@ -1,4 +1,4 @@
-"""The shipped transfer models (``transfer``, ``scratch-transfer``), chapter 4's tables and its study, as a user
+"""The shipped transfer models (``transfer``, ``scratch-transfer``, ``published-transfer``), chapter 4's tables and its study, as a user
 gets them."""
 import json
 import subprocess
@@ -16,7 +16,7 @@ from hydronet_nb.model.catalog import shipped_folder
 from hydronet_nb.transfer import analysis as A
 from hydronet_nb.transfer.studies import read_summary
 
-TRANSFER_MODELS = ("transfer", "scratch-transfer")
+TRANSFER_MODELS = ("transfer", "scratch-transfer", "published-transfer")
 
 
 def sampled_test(name, per_size=4):
@@ -39,6 +39,12 @@ def test_transfer_beats_scratch_on_the_new_surface_and_moves_off_the_old(table2)
     assert table2[("transfer", new)] < table2[("pretrained", new)] / 3
     # the transferred model has left its start's surface: worse there than its start, by about the surface gap
     assert table2[("transfer", old)] > 3 * table2[("pretrained", old)]
+
+
+def test_pretraining_at_the_papers_scale_moves_better(table2):
+    """The published weights (2.7M TTM2.1-F minima) moved with the same recipe end below the book's own start."""
+    new = "GFN2-xTB"
+    assert table2[("published-transfer", new)] < table2[("transfer", new)] < table2[("scratch-transfer", new)]
 
 
 @pytest.mark.parametrize("name", TRANSFER_MODELS)

@@ -199,7 +199,8 @@ def run(config: TransferConfig, *, device=None, log=print, export_to: Path | Non
 
 #: titles of the exported model card, by start
 TITLES = {"scratch": "SchNet trained from scratch on minima of another surface",
-          "pretrained": "The book's pretrained SchNet, transferred to another surface"}
+          "pretrained": "The book's pretrained SchNet, transferred to another surface",
+          "published": "The paper's published SchNet, transferred to another surface"}
 
 
 def _export(config: TransferConfig, model_cfg, data, sets: dict, dest: Path, command: str, log, n_train: int) -> None:
