@@ -21,11 +21,13 @@ def test_the_wheel_holds_the_embedded_data_set_and_the_shipped_checkpoint(wheel)
     names = set(wheel.namelist())
     for name in ("min_data.hdf5", "split_00_min.npz", "DATASET.json", "DATASET.md"):
         assert f"hydronet_nb/resources/embedded/{name}" in names
-    for model in ("pretrained", "finetuned", "scratch-forces"):
+    for model in ("pretrained", "finetuned", "scratch-forces", "transfer", "scratch-transfer", "published-transfer"):
         for name in ("schnet.pt", "config.json", "metrics.csv", "errors.csv", "MODEL.json", "MODEL.md"):
             assert f"hydronet_nb/resources/models/{model}/{name}" in names
     for name in ("summary.csv", "create_graph_epochs.csv", "selection_rounds.csv", "STUDY.json", "STUDY.md"):
         assert f"hydronet_nb/resources/studies/forces/{name}" in names
+    for name in ("summary.csv", "STUDY.json", "STUDY.md"):
+        assert f"hydronet_nb/resources/studies/transfer/{name}" in names
     for name in ("runs.csv", "frames.csv", "STUDY.json", "trajectories/grid-finetuned-W10-seed0.xyz"):
         assert f"hydronet_nb/resources/studies/md/{name}" in names
     assert not any(n.startswith("hydronet_nb/resources/") and n.endswith(".py") for n in names)  # data, not code
