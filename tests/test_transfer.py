@@ -116,6 +116,25 @@ def test_transfer_study_runs_each_arm_once(surfaces):
     assert "summary.csv" in card.read_text()
 
 
+
+def test_a_curve_changes_the_training_of_both_starts_and_names_an_unknown_setting(surfaces):
+    from hydronet_nb.errors import ConfigError
+    from hydronet_nb.transfer import studies
+
+    config(surfaces, "curve-base", "new", surfaces / "start-model")
+    path = surfaces / "curve.yaml"
+    path.write_text("base: curve-base.yaml\nval: 4\nepochs: {5: 2}\noutput: curve-out\n"
+                    "data_efficiency: {sizes: [5], seeds: [1], training: {early_stopping_patience: 7, lr: 1.0e-3}}\n")
+    studies.StudyRunner(studies.read_study_config(path), log=lambda *a: None).run()
+    for kind in ("pretrained", "scratch"):
+        arm = surfaces / "curve-out" / "data_efficiency" / f"{kind}-5-0"
+        training = json.loads((arm / "config.json").read_text())["training"]
+        assert training["early_stopping_patience"] == 7 and training["lr"] == pytest.approx(1e-3)
+        assert training["epochs"] == 2  # the study's own cap still applies
+    path.write_text(path.read_text().replace("lr: 1.0e-3", "learning_rate: 1.0e-3"))
+    with pytest.raises(ConfigError, match="data_efficiency: training: unknown settings learning_rate"):
+        studies.read_study_config(path)
+
 def test_linear_rescaling_recovers_a_scale_and_an_offset_per_water():
     """A surface that is exactly ``2 E_model + 0.5 N`` is fitted exactly; the table's errors are per water."""
     from hydronet_nb.data.clusters import ClusterSet

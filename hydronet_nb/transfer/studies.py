@@ -18,7 +18,8 @@ The config (YAML or JSON; paths relative to the file)::
       sizes: [250, 4000]
       use: {full: {}, body_lr: {lr_scale: {embedding: 0.1, interactions: 0.1}},
             frozen: {freeze: [embedding, interactions]}}
-    published: {data: {source: embedded, name: min}, sizes: [50, 250, 1000], seeds: [3, 3, 1]}
+    published: {data: {source: embedded, name: min}, sizes: [50, 250, 1000], seeds: [3, 3, 1],
+                training: {early_stopping_patience: 100}}   # changes for every arm of this curve
     output: ../build/transfer-studies
 
 Every arm is a :func:`hydronet_nb.transfer.command.run` in ``<output>/<study>/<arm>``; an arm with a
@@ -52,10 +53,16 @@ class Curve:
     sizes: list = dataclasses.field(default_factory=lambda: [50, 250, 1000, 4000])
     seeds: list = dataclasses.field(default_factory=lambda: [3, 3, 1, 1])
     data: dict | None = None  # another data set than the base's (published: the embedded AMOEBA2018 minima)
+    training: dict | None = None  # changes to the base's training settings, for both starts of every arm
 
     def __post_init__(self):
+        from ..train.config import TrainConfig
+
         if len(self.sizes) != len(self.seeds):
             raise ValueError(f"sizes and seeds need one entry per size (got {len(self.sizes)} and {len(self.seeds)})")
+        unknown = sorted(set(self.training or {}) - {f.name for f in dataclasses.fields(TrainConfig)})
+        if unknown:
+            raise ValueError(f"training: unknown settings {', '.join(unknown)}")
 
 
 @dataclasses.dataclass
@@ -106,8 +113,9 @@ def read_study_config(path: str | Path) -> StudyConfig:
     for name, cls in zip(STUDIES, (Curve, Strategies, Curve)):
         try:
             sections[name] = None if raw.get(name) is None else from_mapping(cls, raw[name], name, str(path))
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"{path}: {name}: {err}") from None
+        except ConfigError as err:  # from_mapping names the file; say which study too, once
+            text = str(err).removeprefix(f"{path}: ")
+            raise ConfigError(f"{path}: {text if text.startswith(name) else f'{name}: {text}'}") from None
     return StudyConfig(path.parent / raw["base"], int(raw.get("val", 200)), dict(raw.get("epochs") or {}),
                        output=path.parent / raw["output"], source=path, **sections)
 
@@ -165,7 +173,8 @@ class StudyRunner:
                     kind = "scratch" if scratch else "pretrained"
                     out = self.config.output / study / f"{kind}-{n}-{seed}"
                     self._arm(study, f"{kind} {n} seed {seed}", out, n=int(n), seed=seed, data=curve.data,
-                              start="scratch" if scratch else start, model=self.scratch_model if scratch else None)
+                              start="scratch" if scratch else start, model=self.scratch_model if scratch else None,
+                              training=curve.training)
 
     def run(self) -> pd.DataFrame:
         c = self.config
