@@ -102,6 +102,10 @@ def test_pages_render_in_headless_chromium_with_figures(built_book):
             assert title.strip(), f"{page}: no title rendered"
             if name.startswith("notebooks/"):
                 assert len(images) >= 1, f"{page}: a chapter without a single figure"
+                scrolling = driver.execute_script(  # the window is 1280 px wide, both sidebars shown
+                    "return Array.from(document.querySelectorAll('div.cell_input pre'))"
+                    ".filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.slice(0, 60))")
+                assert not scrolling, f"{page}: code cells that scroll sideways: {scrolling}"
                 downloads = driver.execute_script(
                     "return Array.from(document.querySelectorAll('a[href$=\".ipynb\"]')).map(a => a.href)")
                 assert downloads, f"{page}: no link to download the notebook"

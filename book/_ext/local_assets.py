@@ -6,7 +6,11 @@
   added after the builder started (sphinx-thebe's and sphinx-togglebutton's configuration)
   once with the file name ``None`` and once with ``""``, so its own de-duplication misses
   it, and the second ``const THEBE_JS_URL`` is a console error in every browser.
+* Bring changed static files (``book/_static``: the book's CSS) into a build whose pages are all
+  up to date: Sphinx then skips its writing phase, static files included, and a second
+  `make book` would keep the old stylesheet. The root page is marked outdated instead.
 """
+import filecmp
 from pathlib import Path
 
 LOCAL_MATHJAX = "vendor/mathjax/tex-mml-chtml.js"  # relative to _static
@@ -33,7 +37,24 @@ def _inline_scripts_once(app, pagename, templatename, context, doctree):
     scripts[:] = kept  # the builder's own list: fixed once, for every page after this one too
 
 
+def _static_changed(app, env, added, changed, removed):
+    out = Path(app.outdir) / "_static"
+    for entry in app.config.html_static_path:
+        if Path(entry).is_absolute():
+            continue  # an extension's own files (and templates), unchanged between builds
+        source = Path(app.confdir) / entry
+        for path in source.rglob("*"):
+            if any(part.startswith(".") for part in path.relative_to(source).parts):
+                continue  # Sphinx does not copy hidden files (`make vendor`'s stamp)
+            target = out / path.relative_to(source)
+            # Sphinx copies modification times with the files, so size and mtime tell a change
+            if path.is_file() and not (target.is_file() and filecmp.cmp(path, target, shallow=True)):
+                return [app.config.root_doc]
+    return []
+
+
 def setup(app):
     app.connect("config-inited", _use_local_copy)
     app.connect("html-page-context", _inline_scripts_once)
+    app.connect("env-get-outdated", _static_changed)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
