@@ -1,5 +1,6 @@
 """Every chapter of _toc.yml runs from a clean kernel with the test profile and records the right numbers."""
 import json
+import re
 import subprocess
 import sys
 
@@ -155,12 +156,9 @@ def test_notebooks_are_committed_without_outputs():
         assert not dirty, f"{name}: cells {dirty} carry outputs; strip them (nbstripout)"
 
 
-
 def test_every_chapter_ends_with_exercises_and_a_quiz():
     """2-4 exercises (predict, read a plot, extend the code), each with a hidden solution; then a quiz, each
     question with a hidden answer."""
-    import re
-
     for notebook in toc_notebooks():
         text = "\n".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"]
                           if c["cell_type"] == "markdown")

@@ -1,5 +1,5 @@
-"""The shipped transfer models (``transfer``, ``scratch-transfer``, ``published-transfer``), chapter 4's tables and its study, as a user
-gets them."""
+"""The shipped transfer models (``transfer``, ``scratch-transfer``, ``published-transfer``), chapter 4's tables
+and its study, as a user gets them."""
 import json
 import subprocess
 import sys

@@ -116,7 +116,6 @@ def test_transfer_study_runs_each_arm_once(surfaces):
     assert "summary.csv" in card.read_text()
 
 
-
 def test_a_curve_changes_the_training_of_both_starts_and_names_an_unknown_setting(surfaces):
     from hydronet_nb.errors import ConfigError
     from hydronet_nb.transfer import studies
@@ -134,6 +133,7 @@ def test_a_curve_changes_the_training_of_both_starts_and_names_an_unknown_settin
     path.write_text(path.read_text().replace("lr: 1.0e-3", "learning_rate: 1.0e-3"))
     with pytest.raises(ConfigError, match="data_efficiency: training: unknown settings learning_rate"):
         studies.read_study_config(path)
+
 
 def test_linear_rescaling_recovers_a_scale_and_an_offset_per_water():
     """A surface that is exactly ``2 E_model + 0.5 N`` is fitted exactly; the table's errors are per water."""

@@ -1,4 +1,5 @@
-"""The chapters' sentences about data a folder may lack: each one filled with numbers, or its stand-in.
+"""The chapters' sentences that depend on what is there or what came out: each one filled with numbers, or
+its stand-in.
 
 A chapter's ``data_dir`` may point at a folder without a card, without non-minima or without a
 second potential energy surface (PNNL's release, the real HydroNet, a folder of minima). Prose that
@@ -6,7 +7,8 @@ quotes a number about such data cannot sit in the notebook's Markdown -- the num
 on that path -- so it is kept here: :func:`sentence` fills the template with numbers computed by the
 chapter, or returns what the chapter says instead, and the chapter records the result with
 :func:`hydronet_nb.book.notebook.record_text` (quoted as ``{glue:md}``). Every key a chapter quotes
-exists on every path, and every number in it comes from code.
+exists on every path, and every number in it comes from code. The same pair serves a claim that holds only
+for some results (chapter 4's comparisons): the template says it, the stand-in says what holds otherwise.
 """
 from __future__ import annotations
 
@@ -68,6 +70,30 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "summary_extrapolation": (" and larger, unseen sizes to {shipped_extrapolation_mae:.4f}",
                               " (this folder has no larger sizes to test)"),
+    # chapter 4 (present: the claim holds for these numbers) -------------------------------------
+    "pt_verdict": (
+        "The published start wins although it began further from GFN2-xTB ({pt_before:.3f} against the book's "
+        "{t2_pretrained_GFN2_xTB:.3f} kcal/mol per water): a sign that what a pretrained model brings to a new surface grows "
+        "with how much it has seen, the paper's case for pretraining once on millions of cheap minima.",
+        "The published start began {pt_before:.3f} kcal/mol per water off GFN2-xTB against the book's "
+        "{t2_pretrained_GFN2_xTB:.3f}, so this row does not separate the size of a pretraining set from its surface.",
+    ),
+    "pub_early": (
+        "{n_early:d} of the {n_scratch:d} scratch runs (at {early_sizes} samples) scored best on validation within "
+        "their first {early_best:d} epochs of {early_budgets}: from random weights their validation error rose after "
+        "the first epochs and fell too slowly to come back within the budget, so those errors, and the ratios there, "
+        "say as much about the schedule as about the data.",
+        "Every scratch run kept improving well into its epoch budget.",
+    ),
+    "pub_vs_own": (
+        "With {pub_large:,d} AMOEBA2018 minima and {moved_epochs:d} epochs the moved published model is closer to "
+        "AMOEBA2018 ({pub_pre_large:.4f} kcal/mol per water) than the book's own pretrained model, trained on all "
+        "{pretrain_minima:,d} for {own_epochs:d} epochs ({own_mae:.4f}, the same test minima): a short finetuning of "
+        "weights pretrained on millions of minima of another surface beats long training on this surface alone.",
+        "The book's own pretrained model, trained on all {pretrain_minima:,d} AMOEBA2018 minima for {own_epochs:d} "
+        "epochs, stays ahead of the moved published model ({own_mae:.4f} against {pub_pre_large:.4f} kcal/mol per "
+        "water with {pub_large:,d}).",
+    ),
 }
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError
-from ..utils.config import check_keys, from_mapping, read_mapping
+from ..utils.config import check_keys, field_names, from_mapping, read_mapping
 from ..utils.resources import RESOURCES_DIR
 
 SHIPPED_DIR = RESOURCES_DIR / "studies" / "transfer"
@@ -56,13 +56,9 @@ class Curve:
     training: dict | None = None  # changes to the base's training settings, for both starts of every arm
 
     def __post_init__(self):
-        from ..train.config import TrainConfig
-
         if len(self.sizes) != len(self.seeds):
             raise ValueError(f"sizes and seeds need one entry per size (got {len(self.sizes)} and {len(self.seeds)})")
-        unknown = sorted(set(self.training or {}) - {f.name for f in dataclasses.fields(TrainConfig)})
-        if unknown:
-            raise ValueError(f"training: unknown settings {', '.join(unknown)}")
+        check_training(self.training, "training")
 
 
 @dataclasses.dataclass
@@ -71,6 +67,19 @@ class Strategies:
     use: dict = dataclasses.field(default_factory=lambda: {
         "full": {}, "body_lr": {"lr_scale": {"embedding": 0.1, "interactions": 0.1}},
         "frozen": {"freeze": ["embedding", "interactions"]}})
+
+    def __post_init__(self):
+        for name, changes in self.use.items():
+            check_training(changes, f"use: {name}")
+
+
+def check_training(changes: dict | None, what: str) -> None:
+    """Refuse changes to the base's training settings that name no :class:`TrainConfig` field (ValueError)."""
+    from ..train.config import TrainConfig
+
+    unknown = sorted(set(changes or {}) - set(field_names(TrainConfig)))
+    if unknown:
+        raise ValueError(f"{what}: unknown settings {', '.join(unknown)}")
 
 
 @dataclasses.dataclass
@@ -110,12 +119,8 @@ def read_study_config(path: str | Path) -> StudyConfig:
         if key not in raw:
             raise ConfigError(f"{path}: '{key}' is missing")
     sections = {}
-    for name, cls in zip(STUDIES, (Curve, Strategies, Curve)):
-        try:
-            sections[name] = None if raw.get(name) is None else from_mapping(cls, raw[name], name, str(path))
-        except ConfigError as err:  # from_mapping names the file; say which study too, once
-            text = str(err).removeprefix(f"{path}: ")
-            raise ConfigError(f"{path}: {text if text.startswith(name) else f'{name}: {text}'}") from None
+    for name, cls in zip(STUDIES, (Curve, Strategies, Curve)):  # from_mapping's errors name file and study
+        sections[name] = None if raw.get(name) is None else from_mapping(cls, raw[name], name, f"{path}: {name}")
     return StudyConfig(path.parent / raw["base"], int(raw.get("val", 200)), dict(raw.get("epochs") or {}),
                        output=path.parent / raw["output"], source=path, **sections)
 
