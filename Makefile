@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 # the chapters' training runs (chapter 2's demo), continued by the next build; `make clean` forgets them
 export HYDRONET_NB_RUNS ?= $(abspath _build/runs)
 
-.PHONY: book test env vendor browser clean
+.PHONY: book test env vendor browser lab clean
 
 env: $(STAMP)
 
@@ -40,11 +40,26 @@ $(VENDOR)/.done: package.json package-lock.json
 	  cp node_modules/3dmol/build/3Dmol-min.js $(VENDOR)/ && touch $@; \
 	else echo "npm not found: the book will load MathJax and 3Dmol.js from their CDNs"; fi
 
-# 3D views load 3Dmol.js from the local copy (pages sit one folder below _static) when there is one
+# 3D views load 3Dmol.js from the local copy (pages sit one folder below _static) when there is one;
+# HYDRONET_NB_STATIC: the pages are static HTML (no progress bars, py3Dmol instead of widgets)
 book: $(STAMP) vendor
-	HYDRONET_NB_3DMOL_JS=$$(test -f $(VENDOR)/3Dmol-min.js && echo ../_static/vendor/3Dmol-min.js) \
+	HYDRONET_NB_STATIC=1 HYDRONET_NB_3DMOL_JS=$$(test -f $(VENDOR)/3Dmol-min.js && echo ../_static/vendor/3Dmol-min.js) \
 	  $(BIN)/jupyter-book build . -W --keep-going
 	@echo "open _build/html/index.html"
+
+# JupyterLab on the chapters, the way to work live: the .venv's Lab and kernel, the environment above, 3D views
+# loading 3Dmol.js from the local copy (served by Lab itself under files/), --allow-root when run as root.
+# On a cloud machine: make lab LAB_IP=0.0.0.0 (LAB_BASE_URL when a proxy serves Lab below a path).
+LAB_IP ?= 127.0.0.1
+LAB_PORT ?= 8888
+LAB_BASE_URL ?= /
+lab: $(STAMP) vendor
+	@echo "JupyterLab on notebooks/: open the http URL with its token printed below (Ctrl-C twice stops it)"
+	@PATH=$(CURDIR)/$(BIN):$$PATH \
+	  HYDRONET_NB_3DMOL_JS=$$(test -f $(VENDOR)/3Dmol-min.js && echo $(LAB_BASE_URL)files/$(VENDOR)/3Dmol-min.js) \
+	  $(BIN)/jupyter lab --no-browser --ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT) \
+	  --ServerApp.base_url=$(LAB_BASE_URL) --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 # headless Chromium for the rendering test (Debian's package; needs root or sudo)
 browser:

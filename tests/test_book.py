@@ -29,7 +29,7 @@ def requested_urls(driver) -> list[str]:
 @pytest.fixture(scope="module")
 def built_book():
     """``jupyter-book build`` of the whole book, every chapter with the test profile."""
-    env = {**os.environ, "HYDRONET_NB_PROFILE": "test"}
+    env = {**os.environ, "HYDRONET_NB_PROFILE": "test", "HYDRONET_NB_STATIC": "1"}  # as `make book` does
     if (ROOT / "book" / "_static" / "vendor" / "3Dmol-min.js").is_file():  # as `make book` does
         env["HYDRONET_NB_3DMOL_JS"] = "../_static/vendor/3Dmol-min.js"
     jb = Path(sys.executable).parent / "jupyter-book"

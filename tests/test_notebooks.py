@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from notebook_harness import ROOT, glue_problems, recorded_values, run_notebook, toc_notebooks
+from notebook_harness import ROOT, eval_problems, glue_problems, recorded_values, run_notebook, toc_notebooks
 
 
 def check_quickstart(v):
@@ -134,6 +134,8 @@ def test_chapter_runs_with_test_profile(notebook):
     values = recorded_values(executed)
     CHECKS[notebook.stem](values)
     assert not glue_problems(executed), f"{notebook.name}: the -W build would warn"
+    # every value the prose quotes is there when a live kernel reaches it (Run All in JupyterLab)
+    assert not eval_problems(executed), f"{notebook.name}: {eval_problems(executed)}"
     # the header's "This page" row: measured by the run itself, not typed
     assert values["page_profile"] == "test" and 0 < values["page_minutes"] < 15
     assert "cores" in values["page_hardware"]
@@ -200,7 +202,7 @@ def test_chapters_on_a_folder_of_minima_only_cite_only_what_they_record(minima_o
     """Every glue key a chapter quotes is recorded on this path too, so the book builds with -W on such a folder."""
     extra = {"run_dir": str(tmp_path / "run")} if stem.startswith("02") else {}
     executed = run_notebook(ROOT / "notebooks" / f"{stem}.ipynb", profile="test", data_dir=str(minima_only), **extra)
-    assert not glue_problems(executed)
+    assert not glue_problems(executed) and not eval_problems(executed)
     values = recorded_values(executed)
     if stem.startswith("01"):
         from hydronet_nb.io.pnnl import read_pnnl_hdf5

@@ -9,9 +9,12 @@ chapter's settings for the profile:
 
 ``$HYDRONET_NB_PROFILE`` overrides the notebook's own choice: it lets a whole-book build run
 every chapter with one profile. ``record(name, value)`` stores a value in the executed
-notebook (``myst_nb.glue``): the prose quotes it and the tests assert on it; every key a chapter
-quotes is recorded on every path through it (sentences about data a folder may lack are recorded
-whole, with :func:`record_text` and :mod:`hydronet_nb.book.prose`). :func:`run_folder` is where a
+notebook (``myst_nb.glue``, read by the tests and the built book) and in :data:`values`, which the
+prose quotes as ``{eval}`v["name:format"]``` (``v`` is :data:`values`): jupyterlab-myst evaluates it in
+a live kernel, ``book/_ext/live_values.py`` reads the recorded value in the built book, and both format
+it with :func:`hydronet_nb.book.formatting.as_text`. Every key a chapter quotes is recorded on every
+path through it (sentences about data a folder may lack are recorded whole, with :func:`record_text`
+and :mod:`hydronet_nb.book.prose`). :func:`run_folder` is where a
 chapter's training runs live, so that rerunning the chapter continues them.
 """
 from __future__ import annotations
@@ -24,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 PROFILE_ENV = "HYDRONET_NB_PROFILE"
+#: set by the book's build (`make book`, the tests' build): outputs become static HTML, so no progress
+#: bars or widgets
+STATIC_ENV = "HYDRONET_NB_STATIC"
 #: the folder holding the chapters' training runs (default: ``runs/`` in the cache folder)
 RUNS_ENV = "HYDRONET_NB_RUNS"
 PROFILE_NAMES = ("test", "book", "full")
@@ -127,9 +133,22 @@ def setup(chapter: str, profile: str, seed: int = 0) -> dict:
     return cfg
 
 
+def live() -> bool:
+    """True in a kernel someone watches (JupyterLab, papermill); False in the book's build
+    (``$HYDRONET_NB_STATIC``), whose pages are static: no progress bars, no widgets."""
+    return not os.environ.get(STATIC_ENV)
+
+
+def progress(items, desc: str):
+    """``items`` with a progress bar in a live kernel (tqdm's notebook bar), quietly in the book's build."""
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, disable=not live(), leave=False)
+
+
 def finish() -> None:
     """Record how long the chapter ran (from :func:`setup` to this call), on what and with which profile:
-    ``page_minutes``, ``page_hardware``, ``page_profile``, quoted by the chapter's header table."""
+    ``page_minutes``, ``page_hardware``, ``page_profile``; the page shows the line this prints at its end."""
     from ..device import describe_hardware
 
     if not _STARTED:
@@ -137,16 +156,38 @@ def finish() -> None:
     minutes = (time.perf_counter() - _STARTED["seconds"]) / 60
     hardware = describe_hardware().split("; torch")[0]
     record_all({"page_minutes": minutes, "page_hardware": hardware, "page_profile": _STARTED["profile"]})
-    print(f"this page ran {minutes:.1f} min on {hardware} ({_STARTED['profile']} profile)")
+    print(f"This page's last run: {minutes:.1f} min on {hardware}, {_STARTED['profile']} profile "
+          "(that machine, that run).")
+
+
+class Values(dict):
+    """The values a chapter recorded, as the prose reads them: ``values["key:.2f"]`` is the text of
+    ``key`` in format ``.2f`` (:func:`hydronet_nb.book.formatting.as_text`); a recorded sentence
+    (Markdown) is returned as it is, for the live kernel to render."""
+
+    def __getitem__(self, reference: str):
+        from .formatting import as_text, split_key
+
+        key, spec = split_key(reference)
+        if key not in self:
+            raise KeyError(f"{key!r} is not recorded yet: run the cells above this one first")
+        value = dict.__getitem__(self, key)
+        return value if hasattr(value, "_repr_markdown_") else as_text(value, spec)
+
+
+#: every value recorded in this kernel; the chapters name it ``v`` (``from ... import values as v``)
+values = Values()
 
 
 def record(name: str, value) -> None:
-    """Store ``value`` under ``name`` in the executed notebook (quoted by the prose, read by tests)."""
+    """Store ``value`` under ``name`` in the executed notebook and in :data:`values` (quoted by the prose,
+    read by tests)."""
     from myst_nb import glue
 
-    if isinstance(value, (np.floating, np.integer)):
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
         value = value.item()
     glue(name, value, display=False)
+    dict.__setitem__(values, name, value)
 
 
 def record_all(values: dict) -> None:
@@ -156,11 +197,12 @@ def record_all(values: dict) -> None:
 
 
 def record_text(name: str, markdown: str) -> None:
-    """Store a sentence or paragraph (Markdown) under ``name``, quoted with ``{glue:md}`` in the prose."""
+    """Store a sentence or paragraph (Markdown) under ``name``, quoted as ``{eval}`v["name"]``` in the prose."""
     from IPython.display import Markdown
     from myst_nb import glue
 
     glue(name, Markdown(markdown), display=False)
+    dict.__setitem__(values, name, Markdown(markdown))
 
 
 def size_range(sizes) -> str:
@@ -169,18 +211,29 @@ def size_range(sizes) -> str:
     return f"W{lo}" if lo == hi else f"W{lo}-W{hi}"
 
 
-def run_folder(name: str, profile: str, *identity) -> Path:
+def run_folder(name: str, profile: str, *identity, fresh: bool = False) -> Path:
     """Where chapter run ``name`` writes its checkpoints, so that rerunning the chapter continues it.
 
     ``$HYDRONET_NB_RUNS/<name>-<profile>[-<hash of identity>]`` (default: ``<cache>/runs``); ``identity``
     (e.g. the data folder) keeps runs on other data apart. The trainer refuses to continue a run on
-    data whose fingerprint changed, naming the change.
+    data whose fingerprint changed, naming the change. A folder that exists is continued, and the cell
+    says so with the way to start afresh; ``fresh=True`` (the chapters' ``fresh_run`` parameter) deletes
+    it first.
     """
+    import shutil
+
     from ..io.reference_files import cache_dir
 
     root = Path(os.environ.get(RUNS_ENV) or cache_dir() / "runs")
     tag = "-" + hashlib.sha256(repr(identity).encode()).hexdigest()[:8] if any(i is not None for i in identity) else ""
-    return root / f"{name}-{os.environ.get(PROFILE_ENV) or profile}{tag}"
+    folder = root / f"{name}-{os.environ.get(PROFILE_ENV) or profile}{tag}"
+    if folder.is_dir() and fresh:
+        shutil.rmtree(folder)
+        print(f"fresh_run: deleted the earlier run in {folder}; this one starts from the beginning")
+    elif folder.is_dir() and any(folder.iterdir()):
+        print(f"continuing the earlier run in {folder}: what it finished is reused, not run again "
+              "(to start afresh: fresh_run = True in the parameters cell)")
+    return folder
 
 
 def set_style() -> None:
