@@ -48,14 +48,16 @@ def cmd_predict(args) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        clusters = ClusterSet.concat([read_xyz_clusters(path) for path in args.files], name="structures")
+        checks = not args.no_structure_checks
+        clusters = ClusterSet.concat([read_xyz_clusters(path, structure_checks=checks) for path in args.files],
+                                     name="structures")
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     device = select_device(args.device)
     if device.kind == "ipu":  # inference on the host is quick; the IPU path is for training
         device = select_device("cpu")
     model = load_model(args.model)
-    table, _ = predict(model, clusters, device=device.torch_device)
+    table, _ = predict(model, clusters, device=device.torch_device, structure_checks=checks)
     if args.csv:
         table.to_csv(sys.stdout, index=False, float_format="%.6f")
         return 0
@@ -92,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "a folder from `pretrain --export`, or a checkpoint file")
     pred.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     pred.add_argument("--csv", action="store_true", help="machine-readable output")
-    pred.add_argument("files", nargs="+", help="xyz files; the comment line may hold the reference energy in kcal/mol")
+    pred.add_argument("--no-structure-checks", action="store_true",
+                      help="experts: skip the geometry checks (overlapping atoms, O-H bonds, units) before the model")
+    pred.add_argument("files", nargs="+", help="xyz files; the reference energy from a comment line that is a number "
+                      "alone or 'label number' (kcal/mol), or extended xyz energy= (eV)")
     pred.set_defaults(func=cmd_predict)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(sub)

@@ -10,17 +10,31 @@ import pandas as pd
 import torch
 
 from ..data.clusters import ClusterSet
+from ..data.water import StructureError
+from ..data.water import check_structures as check_many
 from ..model.schnet import energy, energy_and_forces, interaction_graph
 
 
-def predict(model: torch.nn.Module, clusters, batch_size: int = 64, device="cpu") -> tuple[pd.DataFrame, list[np.ndarray]]:
+def check_structures(data: ClusterSet, geometry: bool = True) -> None:
+    """:func:`~hydronet_nb.data.water.check_structure` on every cluster of ``data`` (named by its label)."""
+    if len(data) == 0:
+        raise StructureError(f"{data.source or data.name}: no structures to predict")
+    check_many(data.z, data.pos, data.offsets, lambda i: data.label(i) or f"{data.name} structure {i}",
+               geometry=geometry)
+
+
+def predict(model: torch.nn.Module, clusters, batch_size: int = 64, device="cpu",
+            structure_checks: bool = True) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Energies and forces of ``clusters``.
 
     Returns a table (one row per cluster: ``source, n_water, energy, energy_per_water,
     reference, error, error_per_water, max_force``; kcal/mol and kcal/mol/Angstrom) and the forces,
-    one ``[atoms, 3]`` array per cluster.
+    one ``[atoms, 3]`` array per cluster. Every cluster passes :func:`check_structures` first
+    (``structure_checks=False`` skips its geometry checks); an energy or force that comes out non-finite
+    is an error naming the cluster, never a blank in the table.
     """
     data = ClusterSet.from_clusters(clusters)
+    check_structures(data, geometry=structure_checks)
     model = model.to(device)
     energies, forces = [], []
     for start in range(0, len(data), batch_size):
@@ -31,6 +45,10 @@ def predict(model: torch.nn.Module, clusters, batch_size: int = 64, device="cpu"
         bounds = np.concatenate([[0], np.cumsum(data.n_atoms[rows])])
         forces += [f[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
     e = np.concatenate(energies) if energies else np.zeros(0)
+    bad = [i for i, f in enumerate(forces) if not (np.isfinite(e[i]) and np.isfinite(f).all())]
+    if bad:
+        raise RuntimeError(f"{data.label(bad[0])}: the model gave a non-finite energy or force "
+                           f"({len(bad)} of {len(data)} structures); nothing is reported for them")
     n_water = data.n_water
     table = pd.DataFrame({
         "source": [data.label(i) for i in range(len(data))],

@@ -19,7 +19,7 @@ Two readers of the same files:
 * :func:`read_hydronet_zip` / :func:`read_hydronet_raw` -- the same lines, parsed by the same
   library (pandas) but kept as float32, returned as a checked
   :class:`~hydronet_nb.data.clusters.ClusterSet`. Energies
-  come from :func:`hydronet_nb.io.xyz.energy_from_comment`, the package's one rule for comment lines.
+  come from :func:`hydronet_nb.io.xyz.hydronet_energy` (the last token, as PyG reads them).
 
 How PyG 2.8.1's ``HydroNet`` behaves offline with the raw files present, and what is done here:
 
@@ -58,7 +58,7 @@ from torch_geometric.datasets.hydro_net import RemoteFile
 
 from ..data.clusters import ClusterSet
 from ..data.water import SYMBOLS, ClusterFormatError, as_water_cluster
-from .xyz import energy_from_comment
+from .xyz import hydronet_energy
 
 #: cluster sizes (waters) of the HydroNet minima
 RAW_SIZES = range(3, 31)
@@ -153,7 +153,7 @@ def _structure(stream: Iterable[str], source: str) -> tuple[int, list[float]]:
             elif line.strip() != str(n_atoms):
                 raise ClusterFormatError(f"{source}: line {i + 1}: expected the atom count {n_atoms}, found {line.strip()[:40]!r}")
         elif k == 1:
-            value = energy_from_comment(line)
+            value = hydronet_energy(line)
             if value is None:
                 raise ClusterFormatError(f"{source}: line {i + 1}: no energy on the comment line {line.strip()[:60]!r}")
             energies.append(value)
