@@ -179,7 +179,8 @@ def render_model_card(facts: dict) -> str:
         f"{facts['median_clusters_per_s']:.0f} clusters/s median)",
         f"- final learning rate: {facts['final_lr']:.3g}",
         f"- hardware: {facts['hardware']}",
-        f"- parameters: {facts['n_parameters']:,}; weights file {facts['weights_bytes']:,} bytes", "",
+        f"- parameters: {facts['n_parameters']:,}; weights file {facts['weights_bytes']:,} bytes"
+        + (f", sha256 `{facts['weights_sha256']}`" if facts.get("weights_sha256") else ""), "",
         "## Metrics", "",
         (f"Target: test MAE per water at most {target} kcal/mol on the W3-W25 test split: **{verdict(facts)}**."
          if target is not None else f"Test set: {facts['test_set']}."), "",

@@ -21,7 +21,7 @@ from ..model.shipped import CONFIG, ERRORS, METRICS, WEIGHTS, model_config
 from ..model.weights import load_schnet
 from ..train.checkpoints import BEST, LOG, load_checkpoint, save_checkpoint
 from ..train.export import settledness, threads_per_epoch
-from ..utils.files import atomic_write_json, atomic_write_text, cached_sha256_of
+from ..utils.files import atomic_write_json, atomic_write_text, cached_sha256_of, sha256_of
 from .rounds import ADDITIONS, ROUNDS
 
 NONMIN_TEST, MINIMA_TEST = "test non-minima", "test minima"
@@ -62,7 +62,7 @@ def export(run_dir: str | Path, dest: str | Path, *, config: dict, model_cfg: di
         "median_clusters_per_s": float(metrics["clusters_per_s"].median()),
         "final_lr": float(metrics["lr"].iloc[-1]), "hardware": describe_hardware(),
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        "weights_bytes": int((dest / WEIGHTS).stat().st_size),
+        "weights_bytes": int((dest / WEIGHTS).stat().st_size), "weights_sha256": sha256_of(dest / WEIGHTS),
         "target_mae_per_water": None, "test_set": test_set,
         "metrics": [{"set": name, **{k: (int(v) if k == "clusters" else float(v)) for k, v in row.items() if pd.notna(v)}}
                     for name, row in summary.iterrows()],

@@ -24,15 +24,25 @@ def shipped_names() -> list[str]:
     return sorted(p.name for p in MODELS_DIR.iterdir() if (p / WEIGHTS).is_file() and (p / "MODEL.json").is_file())
 
 
+def suggestion(name: str, names) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``names`` to a mistyped ``name`` (difflib), or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(names), n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
 def shipped_folder(name: str) -> Path:
-    """The folder of shipped model ``name``; KeyError listing the known names otherwise."""
+    """The folder of shipped model ``name``; KeyError listing the known names (and the closest) otherwise."""
     if name not in shipped_names():
-        raise KeyError(f"no shipped model {name!r}; shipped: {', '.join(shipped_names()) or 'none'}")
+        raise KeyError(f"no shipped model {name!r}{suggestion(name, shipped_names())}; "
+                       f"shipped: {', '.join(shipped_names()) or 'none'}")
     return MODELS_DIR / name
 
 
 def shipped_models() -> list[dict]:
-    """One dict per shipped model: ``name, path`` (the weights file), ``sha256``, ``title``, ``trained_on``
+    """One dict per shipped model: ``name, path`` (the weights file), ``sha256`` (of the file), ``card_sha256`` (what
+    its card records; loading refuses the model when the two differ), ``title``, ``trained_on``
     (data files of its card), ``command``, ``metrics`` (the card's test metrics)."""
     from ..utils.files import cached_sha256_of
 
@@ -41,7 +51,8 @@ def shipped_models() -> list[dict]:
         folder = MODELS_DIR / name
         card = json.loads((folder / "MODEL.json").read_text())
         out.append({"name": name, "path": str(folder / WEIGHTS), "sha256": cached_sha256_of(folder / WEIGHTS),
-                    "title": card.get("title", ""), "command": card.get("command", ""),
+                    "card_sha256": card.get("weights_sha256"), "title": card.get("title", ""),
+                    "command": card.get("command", ""),
                     "trained_on": [f["name"] for f in card.get("data_files", [])],
                     "metrics": card.get("metrics", [])})
     return out
@@ -61,7 +72,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps(models, indent=1))
         return 0
     for m in models:
-        print(f"{m['name']}: {m['title']}\n  weights  {m['path']}\n  sha256   {m['sha256']}\n"
+        differs = m["card_sha256"] and m["card_sha256"] != m["sha256"]
+        mismatch = f" (NOT the card's {m['card_sha256']}: loading it is refused)" if differs else ""
+        print(f"{m['name']}: {m['title']}\n  weights  {m['path']}\n  sha256   {m['sha256']}{mismatch}\n"
               f"  data     {', '.join(m['trained_on'])}\n  metrics  {_metrics_text(m['metrics'])}\n"
               f"  made by  {m['command']}")
     return 0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from .catalog import shipped_folder, shipped_names
+from .catalog import shipped_folder, shipped_names, suggestion
 from .published import load_published_model
 from .shipped import load_pretrained
 from .weights import load_schnet
@@ -37,4 +37,8 @@ def load_model(spec: str | Path, fast: bool = True) -> torch.nn.Module:
         return load_pretrained(shipped_folder(spec), fast=fast)
     if Path(spec).is_dir():
         return load_pretrained(spec, fast=fast)
+    if not Path(spec).exists():
+        raise FileNotFoundError(f"{spec}: no model of that name and no such file or folder"
+                                f"{suggestion(spec, model_names())}; the names: {', '.join(model_names())} "
+                                "(`hydronet-nb models` lists the shipped ones)")
     return load_schnet(spec, fast=fast)

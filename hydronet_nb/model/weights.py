@@ -51,13 +51,19 @@ def read_torch_file(path: str | Path, what: str = "PyTorch checkpoint", error: t
 def read_state_dict(path: str | Path) -> dict:
     """A state_dict from ``path`` (``weights_only=True``), with a clear error when it is not one.
 
-    A training checkpoint of :mod:`hydronet_nb.train` (weights under ``"model"``) is accepted too.
+    A training checkpoint of :mod:`hydronet_nb.train` (weights under ``"model"``) is accepted too. A tensor
+    holding NaN or inf is refused, named.
     """
     state = read_torch_file(path, error=CheckpointError)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # the book's own training checkpoints keep the weights under "model"
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: does not hold a state_dict of tensors")
+    for key, value in state.items():  # NaN or inf weights give blank energies: refuse them here
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"{path}: tensor {key!r} holds {bad} non-finite value(s) (NaN or inf) of "
+                                  f"{value.numel()}; these weights cannot give finite energies")
     return state
 
 

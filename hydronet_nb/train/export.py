@@ -14,7 +14,7 @@ from ..evaluate.metrics import error_summary, errors_by_size
 from ..evaluate.predict import prediction_table
 from ..model.shipped import CONFIG, ERRORS, EXTRAPOLATION_SET, METRICS, TARGET_MAE_PER_WATER, TEST_SET, WEIGHTS, model_config
 from ..model.weights import load_schnet
-from ..utils.files import atomic_write_json, atomic_write_text, cached_sha256_of
+from ..utils.files import atomic_write_json, atomic_write_text, cached_sha256_of, sha256_of
 from .checkpoints import BEST, LOG, load_checkpoint, save_checkpoint
 
 TITLE = "The book's pretrained SchNet"
@@ -51,7 +51,8 @@ def threads_per_epoch(metrics: pd.DataFrame) -> list[dict]:
 
 
 def card_facts(*, config: dict, command: str, data_files, metrics: pd.DataFrame, errors: pd.DataFrame, best_epoch: int,
-               hardware: str, n_parameters: int, weights_bytes: int, previous: dict | None = None) -> dict:
+               hardware: str, n_parameters: int, weights_bytes: int, weights_sha256: str | None = None,
+               previous: dict | None = None) -> dict:
     """The facts of a model card (``MODEL.json``), from the run's log and the exported model's errors.
 
     ``previous``: the card of the checkpoint this export replaces (its numbers are shown beside the new ones).
@@ -64,7 +65,7 @@ def card_facts(*, config: dict, command: str, data_files, metrics: pd.DataFrame,
         "train_seconds": float(metrics["epoch_time_s"].sum()),
         "median_clusters_per_s": float(metrics["clusters_per_s"].median()),
         "final_lr": float(metrics["lr"].iloc[-1]), "hardware": hardware,
-        "n_parameters": int(n_parameters), "weights_bytes": int(weights_bytes),
+        "n_parameters": int(n_parameters), "weights_bytes": int(weights_bytes), "weights_sha256": weights_sha256,
         "target_mae_per_water": TARGET_MAE_PER_WATER, "test_set": TEST_SET,
         "metrics": [{"set": name, "clusters": int(r.clusters), "mae_per_water": float(r.mae_per_water),
                      "rmse_per_water": float(r.rmse_per_water)} for name, r in summary.iterrows()],
@@ -107,5 +108,6 @@ def export(run_dir: str | Path, dest: str | Path, *, config: dict, data_files: l
                        metrics=metrics, errors=table, best_epoch=best["epoch"], hardware=describe_hardware(),
                        # the state_dict lists the shared filter networks twice: count the parameters
                        n_parameters=sum(p.numel() for p in model.parameters()),
-                       weights_bytes=(dest / WEIGHTS).stat().st_size, previous=previous)
+                       weights_bytes=(dest / WEIGHTS).stat().st_size, weights_sha256=sha256_of(dest / WEIGHTS),
+                       previous=previous)
     return write_card(dest, MODEL_CARD, facts)
