@@ -105,12 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (OSError, ValueError, RuntimeError) as exc:  # OSError: missing files, full disks, network
-        print("hydronet-nb: error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line
-        return 2
+    from .utils.runlock import Terminated, interrupted_line, sigterm_as_interrupt
+
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    with sigterm_as_interrupt():  # Ctrl-C and SIGTERM end alike: one line, what was saved, how to continue
+        try:
+            args = build_parser().parse_args(argv)
+            return args.func(args)
+        except KeyboardInterrupt as stop:
+            print(interrupted_line(stop, argv), file=sys.stderr)
+            return 143 if isinstance(stop, Terminated) else 130  # 128 + the signal's number, as a shell reports it
+        except (OSError, ValueError, RuntimeError) as exc:  # OSError: missing files, full disks, network
+            print("hydronet-nb: error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line
+            return 2
 
 
 if __name__ == "__main__":

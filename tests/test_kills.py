@@ -2,6 +2,7 @@
 rerun, ends with what an uninterrupted run gives: bit-equal weights, tables and frames (CPU, one thread)."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -34,14 +35,22 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-def hydronet(*args, kill_at=None, cwd=None):
-    """Run ``hydronet-nb args`` in a fresh process; ``kill_at=(name, n)`` kills it inside that write."""
+def hydronet(*args, kill_at=None, interrupt_at=None, cwd=None):
+    """Run ``hydronet-nb args`` in a fresh process; ``kill_at=(name, n)`` kills it inside that write,
+    ``interrupt_at=(name, n)`` sends it SIGINT there (Ctrl-C)."""
     argv = [str(a) for a in args]
-    command = [sys.executable, "-c", KILLER, *map(str, kill_at), *argv] if kill_at else \
+    stop = kill_at or interrupt_at
+    script = KILLER.replace("signal.SIGKILL", "signal.SIGINT") if interrupt_at else KILLER
+    command = [sys.executable, "-c", script, *map(str, stop), *argv] if stop else \
         [sys.executable, "-m", "hydronet_nb", *argv]
     result = subprocess.run(command, env=ENV, capture_output=True, text=True, cwd=cwd, timeout=600)
     if kill_at:
         assert result.returncode == -9, f"not killed at {kill_at}: {result.returncode} {result.stderr[-2000:]}"
+    elif interrupt_at:  # exit 130 and one line: what was saved and the command that continues, no traceback
+        assert result.returncode == 130, f"not stopped at {interrupt_at}: {result.returncode} {result.stderr[-2000:]}"
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("hydronet-nb: interrupted; "), result.stderr[-3000:]
+        assert lines[0].endswith(f"; rerun the same command to continue: hydronet-nb {shlex.join(argv)}"), lines
     else:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -69,6 +78,18 @@ def test_finetune_killed_and_rerun(nonmin, tmp_path, kill_at):
     pd.testing.assert_frame_equal(metrics(tmp_path / "straight"), metrics(tmp_path / "killed"))
     for table in ("additions.csv", "rounds.csv"):
         assert (tmp_path / "straight" / table).read_text() == (tmp_path / "killed" / table).read_text()
+
+
+def test_finetune_interrupted_by_sigint_says_what_is_kept_and_reruns_to_the_same_weights(nonmin, tmp_path):
+    for name in ("straight", "stopped"):
+        (tmp_path / f"{name}.yaml").write_text(config_text(nonmin, tmp_path / name))
+    hydronet("finetune", "--config", tmp_path / "straight.yaml")
+    stopped = hydronet("finetune", "--config", tmp_path / "stopped.yaml", interrupt_at=("last.pt", 2))
+    assert f"interrupted; checkpoints up to epoch 1 are in {tmp_path / 'stopped'};" in stopped.stderr
+    assert torch.load(tmp_path / "stopped" / "last.pt", weights_only=True)["epoch"] == 1  # epoch 2's write undone
+    hydronet("finetune", "--config", tmp_path / "stopped.yaml")
+    same_weights(tmp_path / "straight" / "best.pt", tmp_path / "stopped" / "best.pt")
+    pd.testing.assert_frame_equal(metrics(tmp_path / "straight"), metrics(tmp_path / "stopped"))
 
 
 def test_transfer_killed_during_a_checkpoint_write(tmp_path):
@@ -99,6 +120,18 @@ def test_md_killed_mid_trajectory(tmp_path, kill_at):
         pd.testing.assert_frame_equal(a, b)
         xyz = [(tmp_path / run / f"pretrained-W3-seed{seed}" / "frames.xyz").read_text() for run in ("straight", "killed")]
         assert xyz[0] == xyz[1]
+
+
+def test_md_interrupted_by_sigint_mid_trajectory_reruns_to_the_same_frames(tmp_path):
+    args = ["md", "--model", "pretrained", "--size", "3", "--seeds", "1", "--steps", "40", "--reference", "none"]
+    hydronet(*args, "--out", tmp_path / "straight")
+    stopped = hydronet(*args, "--out", tmp_path / "stopped", interrupt_at=("state.npz", 3))
+    assert f"interrupted; the frames written so far are kept in {tmp_path / 'stopped'};" in stopped.stderr
+    hydronet(*args, "--out", tmp_path / "stopped")
+    for name in ("frames.csv", "frames.xyz"):
+        a, b = ((tmp_path / run / "pretrained-W3-seed0" / name).read_text() for run in ("straight", "stopped"))
+        assert a == b
+    assert len(a.splitlines()) == 5 * (2 + 9)  # five whole frames of nine atoms (steps 0, 10, ... 40)
 
 
 def test_force_study_killed_between_arms(nonmin, tmp_path):

@@ -210,44 +210,47 @@ def run(config: FinetuneConfig, *, device=None, log=print, export_to: Path | Non
 
     from ..evaluate.metrics import cluster_metrics, set_metrics
     from ..evaluate.predict import predict
-    from ..train.checkpoints import BEST, load_checkpoint
+    from ..train.checkpoints import BEST, kept_checkpoints, load_checkpoint
     from ..train.trainer import Trainer
     from ..utils.files import atomic_write_json
+    from ..utils.runlock import run_folder
     from .rounds import ActiveSampler
 
-    data = load_nonminima(config.data)
-    split = data.split if split is None else split
-    val = data.subset(split["val_idx"], name="val")
-    model, model_cfg = start_model(config)
-    config.output.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(config.output / "config.json", config.as_dict())
+    with run_folder(config.output, kept_checkpoints):
+        data = load_nonminima(config.data)
+        split = data.split if split is None else split
+        val = data.subset(split["val_idx"], name="val")
+        model, model_cfg = start_model(config)
+        config.output.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(config.output / "config.json", config.as_dict())
 
-    def make_trainer(train_set):
-        return Trainer(model, train_set, val, config.training, config.output, model_config=model_cfg.as_dict(),
-                       device=device, callbacks=[epoch_callback or print_epoch])
+        def make_trainer(train_set):
+            return Trainer(model, train_set, val, config.training, config.output, model_config=model_cfg.as_dict(),
+                           device=device, callbacks=[epoch_callback or print_epoch])
 
-    sampler = ActiveSampler(make_trainer, data, split, config.schedule, config.output, rule=make_rule(config.active),
-                            energy_weight=config.training.energy_weight, examine_size=config.active.examine,
-                            seed=config.active.seed, log=log)
-    history = sampler.run()
-    trainer = sampler.trainer
-    best = load_checkpoint(config.output / BEST)
-    trainer.model.load_state_dict(best["model"])
-    trainer.model.eval()
-    test = data.subset(split["test_idx"], name="test")
-    table, forces = predict(trainer.model, test)
-    metrics = cluster_metrics(table["energy"], test.energy, test.n_water, np.concatenate(forces), test.forces,
-                              test.n_atoms).assign(set="test")
-    row = set_metrics(metrics).loc["test"]
-    summary = {"best_epoch": int(best["epoch"]), "epochs_run": len(history), "train_clusters": len(trainer.train),
-               "added": int(len(sampler.additions())), "device": str(trainer.device),
-               "test": {k: float(row[k]) for k in ("mae_per_water", "rmse_per_water", "force_mae", "f_mag", "f_ang")}}
-    atomic_write_json(config.output / "summary.json", summary)
-    if export_to is not None:
-        _export(config, model_cfg, data, test, export_to, command, log)
-    log(f"best epoch {summary['best_epoch']}: test E/water MAE {row.mae_per_water:.4f}, force MAE "
-        f"{row.force_mae:.3f}, F_mag {row.f_mag:.3f}, F_ang {row.f_ang:.4f}")
-    return summary
+        sampler = ActiveSampler(make_trainer, data, split, config.schedule, config.output,
+                                rule=make_rule(config.active), energy_weight=config.training.energy_weight,
+                                examine_size=config.active.examine, seed=config.active.seed, log=log)
+        history = sampler.run()
+        trainer = sampler.trainer
+        best = load_checkpoint(config.output / BEST)
+        trainer.model.load_state_dict(best["model"])
+        trainer.model.eval()
+        test = data.subset(split["test_idx"], name="test")
+        table, forces = predict(trainer.model, test)
+        metrics = cluster_metrics(table["energy"], test.energy, test.n_water, np.concatenate(forces), test.forces,
+                                  test.n_atoms).assign(set="test")
+        row = set_metrics(metrics).loc["test"]
+        summary = {"best_epoch": int(best["epoch"]), "epochs_run": len(history), "train_clusters": len(trainer.train),
+                   "added": int(len(sampler.additions())), "device": str(trainer.device),
+                   "test": {k: float(row[k])
+                            for k in ("mae_per_water", "rmse_per_water", "force_mae", "f_mag", "f_ang")}}
+        atomic_write_json(config.output / "summary.json", summary)
+        if export_to is not None:
+            _export(config, model_cfg, data, test, export_to, command, log)
+        log(f"best epoch {summary['best_epoch']}: test E/water MAE {row.mae_per_water:.4f}, force MAE "
+            f"{row.force_mae:.3f}, F_mag {row.f_mag:.3f}, F_ang {row.f_ang:.4f}")
+        return summary
 
 
 def _export(config: FinetuneConfig, model_cfg, data, test, dest: Path, command: str, log) -> None:

@@ -222,10 +222,13 @@ class StudyRunner:
                     self._arm("data_efficiency", f"{'scratch' if extra else 'pretrained'} {size} seed {seed}", config, split, {"seed": seed})
 
     def run(self) -> pd.DataFrame:
-        for name in STUDIES:
-            section = getattr(self.config, name)
-            if section is not None:
-                getattr(self, name)(section)
+        from ..utils.runlock import run_folder, study_kept
+
+        with run_folder(self.out, study_kept):
+            for name in STUDIES:
+                section = getattr(self.config, name)
+                if section is not None:
+                    getattr(self, name)(section)
         return pd.DataFrame(self.rows, columns=SUMMARY_COLUMNS)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..utils.runlock import run_folder
 from .runs import RunRecord
 from .stability import Criteria
 
@@ -154,35 +155,35 @@ def run_md(model: str, size: int, *, seeds=range(10), steps: int = PAPER["steps"
                 "taut": None if taut is None else float(taut), "every": int(every)}
     ref = Amoeba() if reference == "amoeba" else None
     label = model_label(model)
-    records, starts = [], []
-    for seed in seeds:
-        record = RunRecord(Path(out) / f"{label}-W{size}-seed{seed}", cluster.z, timestep_fs=dt, reference=ref,
-                           criteria=criteria, settings={**settings, "model": model, "start": where,
-                                                        "rattle": float(rattle), "seed": int(seed),
-                                                        "reference": reference})
-        records.append(record)
-        starts.append(initial_state(cluster, seed, temperature, rattle))
-    todo = [i for i, r in enumerate(records) if not r.done]
-    t0 = time.perf_counter()
-    if todo:
-        log(f"{label}: W{size} from {where}, {len(todo)} run(s) of {steps} steps at {temperature:.0f} K")
-    nnp = None if model == "amoeba" else load_model(model).to(device)
-    engine = "ase"
-    if todo and nnp is not None and batched:
-        engine = "batched"
-        _batched_run([records[i] for i in todo], [starts[i] for i in todo], nnp, settings, device)
-    else:
-        for i in todo:
-            calc = Amoeba().calculator() if nnp is None else SchNetCalculator(nnp, device=device)
-            _ase_run(records[i], starts[i], calc, settings)
-    seconds = time.perf_counter() - t0
-    rows = []
-    for seed, (i, record) in zip(seeds, enumerate(records)):
-        if not record.done:
-            record.finish(settings["steps"], {"model": model, "size": size, "seed": int(seed), "start": where,
-                                             "engine": engine, "seconds": seconds / max(len(todo), 1), **settings})
-        rows.append(record.summary())
-    return pd.DataFrame(rows)
+    engine = "batched" if batched and model != "amoeba" else "ase"  # part of the settings: a rerun keeps it
+    with run_folder(out, lambda folder: f"the frames written so far are kept in {folder}"):
+        records, starts = [], []
+        for seed in seeds:
+            record = RunRecord(Path(out) / f"{label}-W{size}-seed{seed}", cluster.z, timestep_fs=dt, reference=ref,
+                               criteria=criteria, settings={**settings, "model": model, "start": where,
+                                                            "rattle": float(rattle), "seed": int(seed),
+                                                            "reference": reference, "engine": engine})
+            records.append(record)
+            starts.append(initial_state(cluster, seed, temperature, rattle))
+        todo = [i for i, r in enumerate(records) if not r.done]
+        t0 = time.perf_counter()
+        if todo:
+            log(f"{label}: W{size} from {where}, {len(todo)} run(s) of {steps} steps at {temperature:.0f} K")
+        nnp = None if model == "amoeba" else load_model(model).to(device)
+        if todo and engine == "batched":
+            _batched_run([records[i] for i in todo], [starts[i] for i in todo], nnp, settings, device)
+        else:
+            for i in todo:
+                calc = Amoeba().calculator() if nnp is None else SchNetCalculator(nnp, device=device)
+                _ase_run(records[i], starts[i], calc, settings)
+        seconds = time.perf_counter() - t0
+        rows = []
+        for seed, (i, record) in zip(seeds, enumerate(records)):
+            if not record.done:
+                record.finish(settings["steps"], {"model": model, "size": size, "seed": int(seed), "start": where,
+                                                 "engine": engine, "seconds": seconds / max(len(todo), 1), **settings})
+            rows.append(record.summary())
+        return pd.DataFrame(rows)
 
 
 def cmd_md(args: argparse.Namespace) -> int:

@@ -11,8 +11,8 @@ A run folder ``<out>/<model>-W<N>-seed<k>/`` holds
   frame; a rerun truncates the two frame files to what it records and continues from there, so a killed
   run ends with the same frames as an uninterrupted one;
 * ``summary.json`` -- when the run is over: steps, failed step and reason, fraction of frames bound;
-* ``settings.json`` -- what the run was started with: a rerun with other settings is refused, one with more
-  steps continues it.
+* ``settings.json`` -- what the run was started with, the engine (``ase`` or ``batched``) included: a rerun
+  with other settings is refused, one with more steps continues it.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..units import ev_to_kcal_mol
-from ..utils.files import atomic_write, atomic_write_json, atomic_write_text
+from ..utils.files import atomic_write, atomic_write_json, atomic_write_text, writing
 from .stability import MEASURES, Criteria, frame_measures
 
 FRAMES_XYZ, FRAMES_CSV, STATE, SUMMARY, SETTINGS = "frames.xyz", "frames.csv", "state.npz", "summary.json", \
@@ -55,6 +55,9 @@ class RunRecord:
             atomic_write_json(path, settings)
             return
         old = json.loads(path.read_text())
+        if "engine" not in old and "engine" in settings:  # written before the engine was recorded: taken as asked
+            old["engine"] = settings["engine"]
+            atomic_write_json(path, old)
         changed = sorted(k for k in set(old) | set(settings) if k != "steps" and old.get(k) != settings.get(k))
         if changed:
             raise ConfigError(f"{self.folder}: this run was made with other settings ({', '.join(changed)}: "
@@ -127,9 +130,10 @@ class RunRecord:
         atoms = Atoms(numbers=self.z, positions=np.nan_to_num(positions), momenta=np.nan_to_num(momenta))
         atoms.calc = SinglePointCalculator(atoms, energy=float(np.nan_to_num(energy_ev)),
                                            forces=np.nan_to_num(np.asarray(forces_ev)))
-        with open(self.folder / FRAMES_XYZ, "a") as f:
+        kept = f"the frames before it are kept ({STATE}), and a rerun continues from them"
+        with writing(self.folder / FRAMES_XYZ, kept), open(self.folder / FRAMES_XYZ, "a") as f:
             write(f, atoms, format="extxyz")
-        with open(self.folder / FRAMES_CSV, "a") as f:
+        with writing(self.folder / FRAMES_CSV, kept), open(self.folder / FRAMES_CSV, "a") as f:
             pd.DataFrame([row], columns=COLUMNS).to_csv(f, header=False, index=False)
         self.rows.append(row)
         failed = self.failed() or ((step, reason) if reason is not None else None)

@@ -81,21 +81,23 @@ def _jobs(config: dict):
 
 
 def run_study(config: dict, log=print) -> dict[str, pd.DataFrame]:
+    from ..utils.runlock import run_folder, study_kept
     from .command import model_label, run_md
     from .runs import FRAMES_CSV
 
     runs, frames = [], []
     out = Path(config["output"])
-    for part, model, size, settings in _jobs(config):
-        seeds = range(int(settings.pop("seeds", 10)))
-        folder = out / part
-        table = run_md(model, size, seeds=seeds, out=folder, batched=bool(config.get("batched", True)) and
-                       model != "amoeba", log=log, **settings)
-        runs.append(table.assign(part=part))
-        for seed in seeds:
-            run = pd.read_csv(folder / f"{model_label(model)}-W{size}-seed{seed}" / FRAMES_CSV)
-            frames.append(run[FRAME_COLUMNS].assign(part=part, model=model, size=size, seed=seed))
-        _write(out, pd.concat(runs, ignore_index=True), pd.concat(frames, ignore_index=True))
+    with run_folder(out, study_kept):
+        for part, model, size, settings in _jobs(config):
+            seeds = range(int(settings.pop("seeds", 10)))
+            folder = out / part
+            table = run_md(model, size, seeds=seeds, out=folder, batched=bool(config.get("batched", True)) and
+                           model != "amoeba", log=log, **settings)
+            runs.append(table.assign(part=part))
+            for seed in seeds:
+                run = pd.read_csv(folder / f"{model_label(model)}-W{size}-seed{seed}" / FRAMES_CSV)
+                frames.append(run[FRAME_COLUMNS].assign(part=part, model=model, size=size, seed=seed))
+            _write(out, pd.concat(runs, ignore_index=True), pd.concat(frames, ignore_index=True))
     return {"runs": pd.concat(runs, ignore_index=True), "frames": pd.concat(frames, ignore_index=True)}
 
 

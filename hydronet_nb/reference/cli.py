@@ -63,7 +63,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .generate import generate  # OpenMM and the writers load only when the command runs
 
     card = generate(settings, out, work, args.workers, command_line(settings, args.tiny, out, work, args.workers))
-    print(f"wrote {card.parent}: {', '.join(sorted(p.name for p in card.parent.iterdir()))}")
+    print(f"wrote {card.parent}: {', '.join(sorted(p.name for p in card.parent.iterdir() if p.name[0] != '.'))}")
     return 0
 
 

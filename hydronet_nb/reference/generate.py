@@ -23,6 +23,10 @@ stage, size, chunk number), written atomically into ``--work`` by the runner
 (:mod:`~hydronet_nb.reference.runner`); the stages (:mod:`~hydronet_nb.reference.stages`) schedule
 them. A killed run continues where it stopped, and the output does not depend on ``--workers``.
 This module puts the pieces together; the command line is :mod:`~hydronet_nb.reference.cli`.
+
+``generate`` touches only folders it made: it writes a marker file (:data:`MARKER`) into ``--out`` and
+``--work`` when it makes them (or finds them empty), refuses an existing non-empty folder without one,
+and holds both folders' locks (:mod:`hydronet_nb.utils.runlock`) while it runs.
 """
 from __future__ import annotations
 
@@ -35,11 +39,42 @@ from ..data.clusters import Cluster
 from ..data.splits import split_file_name, split_indices
 from ..data.water import water_numbers
 from ..utils.config import differences
-from ..utils.files import atomic_write_json, remove_stale_temporaries
+from ..utils.files import atomic_write_json, atomic_write_text, remove_stale_temporaries
+from ..utils.runlock import run_folders
 from .card import library_versions, potential_settings, write_dataset_card
 from .runner import Runner
 from .settings import CHUNK_FORMAT, SPLITS, STAGE_CODE, Settings, stage_rng
 from .stages import Stage, minima_stage, nonminima_stage, transfer_stage
+
+#: the file that says a folder was made by ``generate`` (which may then delete ``.*.tmp`` files and replace files in it)
+MARKER = ".hydronet-nb-generate"
+
+
+def _made_by_generate(folder: Path) -> bool:
+    """Whether ``folder`` holds the marker, or is one that ``generate`` made before it wrote markers (a work
+    folder's ``settings.json`` with a chunk format, an output folder's ``DATASET.json``)."""
+    if (folder / MARKER).is_file() or (folder / "DATASET.json").is_file():
+        return True
+    try:
+        return "chunk_format" in json.loads((folder / "settings.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def claim_folders(folders: dict[str, Path]) -> None:
+    """Make the folders (``{"--out": path, ...}``) with the marker in them; an existing folder that is not empty
+    and was not made by ``generate`` is refused, naming it, before anything is written anywhere."""
+    for option, folder in folders.items():
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{option} {folder}: not a folder")
+        if folder.is_dir() and any(folder.iterdir()) and not _made_by_generate(folder):
+            raise ValueError(f"{option} {folder}: this folder is not empty and was not made by hydronet-nb generate "
+                             f"(no {MARKER} in it); name a new or empty folder")
+    for folder in folders.values():
+        if not (folder / MARKER).is_file():
+            atomic_write_text(folder / MARKER, "made by hydronet-nb generate, which may replace files here and "
+                                               "delete its own temporary files (.*.tmp)\n")
+
 
 #: how the clusters of each data set are named in the files' messages
 LABELS = {"min": "AMOEBA2018 minimum", "min_extrapolation": "AMOEBA2018 minimum", "nonmin": "AMOEBA2018 MD snapshot",
@@ -103,19 +138,21 @@ def _report(stages: dict[str, Stage]) -> None:
 def generate(settings: Settings, out: Path, work: Path, workers: int, command: str) -> Path:
     """Make all data sets (resuming from ``work``), write them into ``out`` and return the card's path (``DATASET.md``)."""
     started = time.perf_counter()
-    _check_work(work, settings)
-    remove_stale_temporaries(work)  # left by a killed run
-    with Runner(settings, work, workers) as run:
-        minima = minima_stage("min", settings.sizes, settings.minima, settings, run)
-        stages = {"min": minima}
-        if settings.extrapolation_minima:
-            stages["min_extrapolation"] = minima_stage("min_extrapolation", settings.extrapolation_sizes,
-                                                       settings.extrapolation_minima, settings, run)
-        if settings.nonminima:
-            stages["nonmin"] = nonminima_stage(settings, minima, run)
-        if settings.transfer:
-            stages["gfn2xtb"] = transfer_stage(settings, minima, run)
-    _report(stages)
-    files = write_outputs(out, settings, stages)
-    return write_dataset_card(out, settings, stages, files, command=command, wall_seconds=time.perf_counter() - started,
-                              reused=run.reused)
+    claim_folders({"--out": out, "--work": work})
+    with run_folders([out, work], lambda folder: f"the finished chunks are kept in {work}"):
+        _check_work(work, settings)
+        remove_stale_temporaries(work)  # left by a killed run
+        with Runner(settings, work, workers) as run:
+            minima = minima_stage("min", settings.sizes, settings.minima, settings, run)
+            stages = {"min": minima}
+            if settings.extrapolation_minima:
+                stages["min_extrapolation"] = minima_stage("min_extrapolation", settings.extrapolation_sizes,
+                                                           settings.extrapolation_minima, settings, run)
+            if settings.nonminima:
+                stages["nonmin"] = nonminima_stage(settings, minima, run)
+            if settings.transfer:
+                stages["gfn2xtb"] = transfer_stage(settings, minima, run)
+        _report(stages)
+        files = write_outputs(out, settings, stages)
+        return write_dataset_card(out, settings, stages, files, command=command,
+                                  wall_seconds=time.perf_counter() - started, reused=run.reused)

@@ -30,11 +30,14 @@ class Runner:
     def __enter__(self):
         if self.workers > 1:
             import multiprocessing
+            import signal
 
             # forkserver: workers forked from a clean process that has imported OpenMM but run nothing
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["hydronet_nb.reference.potentials"])
-            self._pool = ctx.Pool(self.workers)
+            # Ctrl-C reaches the whole process group: the workers ignore it (no traceback from each), the main
+            # process stops and terminates the pool
+            self._pool = ctx.Pool(self.workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
         return self
 
     def __exit__(self, *exc):

@@ -9,6 +9,7 @@ says why a checkpoint must not be continued with other settings or other data.
 """
 from __future__ import annotations
 
+import json
 import random
 import warnings
 from pathlib import Path
@@ -54,8 +55,26 @@ def set_rng_state(state: dict, data_generator: torch.Generator) -> None:
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
     """``torch.save`` through :func:`~hydronet_nb.utils.files.atomic_write`: a run killed while writing
-    leaves the previous checkpoint intact."""
-    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+    leaves the previous checkpoint intact, and a full disk reads as for every other file."""
+    def write(tmp: Path) -> None:
+        # a Python file object: a full disk then surfaces as OSError(ENOSPC), not as torch's errno-less
+        # "unexpected pos" (which atomic_write also recognises)
+        with open(tmp, "wb") as handle:
+            torch.save(checkpoint, handle)
+    atomic_write(path, write)
+
+
+def kept_checkpoints(folder: str | Path) -> str:
+    """What a stopped run's folder keeps, in words (for the line an interrupted command ends with)."""
+    folder = Path(folder)
+    try:
+        lines = (folder / LOG).read_text().splitlines()
+        epoch = int(json.loads(lines[-1])["epoch"]) if lines else None
+    except (OSError, ValueError, KeyError, TypeError):
+        epoch = None
+    if epoch is None or not (folder / LAST).is_file():
+        return f"no epoch had finished; {folder} holds no checkpoint yet"
+    return f"checkpoints up to epoch {epoch} are in {folder}"
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -171,12 +171,18 @@ def run(config: PretrainConfig, *, device=None, callbacks=(), export_to: Path | 
     """
     import torch.distributed as dist
 
-    distributed = _init_distributed()
-    try:
-        return _train(config, device or distributed, callbacks, export_to, command)
-    finally:  # after _train returned: its DistributedDataParallel must be gone before the group is
-        if distributed is not None:
-            dist.destroy_process_group()
+    from ..utils.runlock import run_folder
+    from .checkpoints import kept_checkpoints
+
+    # one writer per output folder: under torchrun, rank 0 holds it for its group (the others write nothing)
+    lock = run_folder(config.output, kept_checkpoints) if int(os.environ.get("RANK", "0")) == 0 else nullcontext()
+    with lock:
+        distributed = _init_distributed()
+        try:
+            return _train(config, device or distributed, callbacks, export_to, command)
+        finally:  # after _train returned: its DistributedDataParallel must be gone before the group is
+            if distributed is not None:
+                dist.destroy_process_group()
 
 
 def _train(config: PretrainConfig, device, callbacks, export_to: Path | None, command: str) -> dict:

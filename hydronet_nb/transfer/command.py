@@ -163,38 +163,42 @@ def run(config: TransferConfig, *, device=None, log=print, export_to: Path | Non
     from ..data.splits import shrink
     from ..evaluate.static import static_errors, static_summary
     from ..finetune.command import print_epoch
-    from ..train.checkpoints import BEST, load_checkpoint
+    from ..train.checkpoints import BEST, kept_checkpoints, load_checkpoint
     from ..train.trainer import Trainer
     from ..utils.files import atomic_write_json
+    from ..utils.runlock import run_folder
 
-    data = load_surface(config.data)
-    split = shrink(data.split if split is None else split, train=config.samples, train_seed=config.sample_seed)
-    train, val = data.subset(split["train_idx"], name="train"), data.subset(split["val_idx"], name="val")
-    model, model_cfg = start_model(config)
-    config.output.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(config.output / "config.json", config.as_dict())
-    trainer = Trainer(model, train, val, config.training, config.output, model_config=model_cfg.as_dict(),
-                      device=device, callbacks=[epoch_callback or print_epoch])
-    history = trainer.fit()
-    trainer.model.load_state_dict(load_checkpoint(config.output / BEST)["model"])
-    trainer.model.eval()
-    sets = {NEW_TEST: data.subset(split["test_idx"], name="test")}
-    old = old_surface_test(config)
-    if old is not None:
-        sets[OLD_TEST] = old
-    summary_table = static_summary(static_errors({"model": trainer.model}, sets)).droplevel("model")
-    best = load_checkpoint(config.output / BEST)
-    summary = {"best_epoch": int(best["epoch"]), "epochs_run": len(history), "train_clusters": len(train),
-               "train_seconds": float(history["epoch_time_s"].sum()) if len(history) else 0.0,
-               "device": str(trainer.device),
-               **{("test" if name == NEW_TEST else "old"): {k: float(row[k]) for k in ("mae_per_water", "rmse_per_water")}
-                  for name, row in summary_table.iterrows()}}
-    atomic_write_json(config.output / "summary.json", summary)
-    if export_to is not None:
-        _export(config, model_cfg, data, sets, export_to, command, log, len(train))
-    log(f"best epoch {summary['best_epoch']}: test MAE per water {summary['test']['mae_per_water']:.4f} kcal/mol "
-        f"on {data.potential}" + (f", {summary['old']['mae_per_water']:.4f} on the old surface" if "old" in summary else ""))
-    return summary
+    with run_folder(config.output, kept_checkpoints):
+        data = load_surface(config.data)
+        split = shrink(data.split if split is None else split, train=config.samples, train_seed=config.sample_seed)
+        train, val = data.subset(split["train_idx"], name="train"), data.subset(split["val_idx"], name="val")
+        model, model_cfg = start_model(config)
+        config.output.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(config.output / "config.json", config.as_dict())
+        trainer = Trainer(model, train, val, config.training, config.output, model_config=model_cfg.as_dict(),
+                          device=device, callbacks=[epoch_callback or print_epoch])
+        history = trainer.fit()
+        trainer.model.load_state_dict(load_checkpoint(config.output / BEST)["model"])
+        trainer.model.eval()
+        sets = {NEW_TEST: data.subset(split["test_idx"], name="test")}
+        old = old_surface_test(config)
+        if old is not None:
+            sets[OLD_TEST] = old
+        summary_table = static_summary(static_errors({"model": trainer.model}, sets)).droplevel("model")
+        best = load_checkpoint(config.output / BEST)
+        summary = {"best_epoch": int(best["epoch"]), "epochs_run": len(history), "train_clusters": len(train),
+                   "train_seconds": float(history["epoch_time_s"].sum()) if len(history) else 0.0,
+                   "device": str(trainer.device),
+                   **{("test" if name == NEW_TEST else "old"): {k: float(row[k])
+                                                                for k in ("mae_per_water", "rmse_per_water")}
+                      for name, row in summary_table.iterrows()}}
+        atomic_write_json(config.output / "summary.json", summary)
+        if export_to is not None:
+            _export(config, model_cfg, data, sets, export_to, command, log, len(train))
+        log(f"best epoch {summary['best_epoch']}: test MAE per water {summary['test']['mae_per_water']:.4f} kcal/mol "
+            f"on {data.potential}"
+            + (f", {summary['old']['mae_per_water']:.4f} on the old surface" if "old" in summary else ""))
+        return summary
 
 
 #: titles of the exported model card, by start

@@ -182,16 +182,19 @@ class StudyRunner:
                               training=curve.training)
 
     def run(self) -> pd.DataFrame:
+        from ..utils.runlock import run_folder, study_kept
+
         c = self.config
-        if c.data_efficiency is not None:
-            self._curve("data_efficiency", c.data_efficiency, None)
-        if c.strategies is not None:
-            for n in c.strategies.sizes:
-                for name, training in c.strategies.use.items():
-                    self._arm("strategies", f"{name} {n}", c.output / "strategies" / f"{name}-{n}", n=int(n), seed=0,
-                              training=training, strategy=name)
-        if c.published is not None:
-            self._curve("published", c.published, "published")
+        with run_folder(c.output, study_kept):
+            if c.data_efficiency is not None:
+                self._curve("data_efficiency", c.data_efficiency, None)
+            if c.strategies is not None:
+                for n in c.strategies.sizes:
+                    for name, training in c.strategies.use.items():
+                        self._arm("strategies", f"{name} {n}", c.output / "strategies" / f"{name}-{n}", n=int(n),
+                                  seed=0, training=training, strategy=name)
+            if c.published is not None:
+                self._curve("published", c.published, "published")
         return pd.DataFrame(self.rows, columns=SUMMARY_COLUMNS)
 
 

@@ -6,6 +6,10 @@ to disk, and only then takes the target's name. A run killed while writing leave
 file intact and, at worst, a ``.<name>.<random>.tmp`` file that :func:`remove_stale_temporaries`
 cleans up. The temporary file is not made with ``tempfile.mkstemp``, which would give the result
 mode 0600 instead of the usual permissions.
+
+A full disk reads the same for every writer: :func:`disk_full` turns ``ENOSPC`` / ``EDQUOT`` and torch's
+errno-less write failures into ``FILE: could not write it (No space left on device); the previous FILE is
+intact``. :func:`atomic_write` uses it, and so do the few writers that append (:func:`writing`).
 """
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ import hashlib
 import json
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 #: the pattern of the temporary files :func:`atomic_write` leaves behind when killed
 TEMPORARY_GLOB = ".*.tmp"
@@ -37,16 +42,64 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, fsync: bool
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk: say what is left as it was
-            kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
-            raise OSError(exc.errno, f"{path}: could not write it ({os.strerror(exc.errno)}); {kept}") from exc
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        full = disk_full(path, exc)
+        if full is not None:
+            raise full from exc
         raise
     return path
+
+
+class DiskFull(OSError):
+    """A write that found the disk full (or the quota used up); the message names the file and what is kept."""
+
+    def __str__(self) -> str:  # the message alone, as the README shows it (no "[Errno 28]")
+        return str(self.strerror)
+
+
+#: torch's zip writer reports a short write without an errno, in one of these words
+_TORCH_WRITE_FAILED = ("file write failed", "unexpected pos")
+
+
+def _full_errno(exc: BaseException | None) -> int | None:
+    """ENOSPC or EDQUOT when ``exc``, or an exception it was raised from or during, says the disk is full."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc.errno
+        if isinstance(exc, RuntimeError) and any(words in str(exc) for words in _TORCH_WRITE_FAILED):
+            return errno.ENOSPC
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def disk_full(path: str | Path, exc: BaseException, kept: str | None = None) -> DiskFull | None:
+    """The package's one message for a full disk while writing ``path``, or None when ``exc`` is another error.
+
+    ``kept`` says what is left as it was; default: the previous file is intact (or none was written).
+    """
+    code = None if isinstance(exc, DiskFull) else _full_errno(exc)  # a DiskFull is already worded
+    if code is None:
+        return None
+    path = Path(path)
+    if kept is None:
+        kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+    return DiskFull(code, f"{path}: could not write it ({os.strerror(code)}); {kept}")
+
+
+@contextmanager
+def writing(path: str | Path, kept: str | None = None) -> Iterator[None]:
+    """Writes to ``path`` in the ``with`` block that are not :func:`atomic_write` (appends): a full disk
+    ends in :func:`disk_full`'s message, ``kept`` saying what is left."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 -- only a full disk is reworded; the rest is raised as it was
+        full = disk_full(path, exc, kept)
+        if full is not None:
+            raise full from exc
+        raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
