@@ -11,12 +11,17 @@ registry, one sha256 per file. Each file is looked up, in order, in
 3. its public URL, downloaded into the cache by pooch (into a temporary file, moved into place
    only when its sha256 matches).
 
-Whatever the source, the sha256 must match the one pinned here, or nothing is returned.
+Whatever the source, the sha256 must match the one pinned here, or nothing is returned. The cache heals
+itself: a cached copy that fails its sha256 (a 0-byte file from a full disk, a damaged one) is deleted and
+downloaded again; when that fails too, the error names the file, the cache folder and ``$HYDRONET_NB_CACHE``.
+A cache folder that cannot be made or written is named the same way.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -97,6 +102,10 @@ class ChecksumError(RuntimeError):
     """A file's content is not the published one."""
 
 
+class CacheError(OSError):
+    """A cache folder that cannot be made, read or written; the message names it and ``$HYDRONET_NB_CACHE``."""
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hydronet_nb")
 
@@ -146,20 +155,63 @@ def fetch(name: str) -> Path:
     from filelock import FileLock
 
     cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    # one download at a time per file: a second process waits, then finds the verified file in the cache
-    (cache / ".locks").mkdir(exist_ok=True)
-    lock = FileLock(str(cache / ".locks" / f"{entry.sha256[:16]}.lock"))
+    target = cache / entry.relpath
     try:
-        with lock:
+        # one download at a time per file: a second process waits, then finds the verified file in the cache
+        (cache / ".locks").mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(cache / ".locks" / f"{entry.sha256[:16]}.lock"))
+        lock.acquire()
+    except OSError as exc:
+        if target.is_file() and pooch.file_hash(str(target), alg="sha256") == entry.sha256:
+            return target  # a read-only cache holding a verified copy is still a cache
+        raise CacheError(f"{cache}: cannot use this cache folder ({exc.strerror or exc}); set ${CACHE_ENV} to a "
+                         f"writable folder (or ${MIRROR_ENV} to a folder holding {entry.relpath})") from exc
+    try:
+        damaged = _remove_damaged(target, entry)
+        try:
             return Path(_pooch().fetch(entry.relpath, downloader=_download))
-    except ValueError as exc:  # pooch's hash mismatch: the temporary download is already gone
-        raise ChecksumError(f"{cache_dir() / entry.relpath}: {exc} ({entry.url})") from exc
-    except OSError as exc:  # unreachable host, missing file, HTTP error (requests' errors are OSErrors)
-        raise ConnectionError(
-            f"could not download {entry.url} ({exc}); without network, set ${MIRROR_ENV} to a folder "
-            f"holding {entry.relpath}"
-        ) from exc
+        except ValueError as exc:  # pooch's hash mismatch: the temporary download is already gone
+            raise ChecksumError(f"{target}: {exc} ({entry.url})") from exc
+        except OSError as exc:  # unreachable host, missing file, HTTP error (requests' errors are OSErrors)
+            if not isinstance(exc, ConnectionError) and not _writable(target.parent):
+                raise CacheError(f"{target}: cannot write into the cache {cache} ({exc.strerror or exc}); set "
+                                 f"${CACHE_ENV} to a writable folder") from exc
+            damaged = (f"the cached copy failed its sha256 check and was deleted; the cache is {cache} "
+                       f"(${CACHE_ENV}); ") if damaged else f"the cache is {cache} (${CACHE_ENV}); "
+            raise ConnectionError(
+                f"{target}: could not download {entry.url} ({exc}); {damaged}without network, set ${MIRROR_ENV} "
+                f"to a folder holding {entry.relpath}"
+            ) from exc
+    finally:
+        lock.release()
+
+
+def _remove_damaged(target: Path, entry: ReferenceFile) -> bool:
+    """Delete a cached copy whose sha256 is not the pinned one (pooch would keep it when the download fails)."""
+    if not target.exists():
+        return False
+    try:
+        if target.is_file() and pooch.file_hash(str(target), alg="sha256") == entry.sha256:
+            return False
+        if target.is_dir():
+            raise IsADirectoryError(21, "a folder where the file should be")
+        target.unlink()
+    except OSError as exc:
+        raise CacheError(f"{target}: a damaged cached copy that cannot be replaced ({exc.strerror or exc}); "
+                         f"delete it, or set ${CACHE_ENV} to another folder") from exc
+    warnings.warn(f"{target}: the cached copy failed its sha256 check; deleted, fetching it again",
+                  stacklevel=3)
+    return True
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (made if missing); tried, since root ignores permissions."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def ttm21f_minima_paths(sizes=TTM21F_MINIMA_SIZES) -> list[Path]:

@@ -15,7 +15,8 @@ derivatives of any order: forces, and the double backward of a force loss.
 
 Each shape has two implementations: fused C++ loops (``cfconv_kernels.cpp``, compiled once with
 the system's C++ compiler into the cache folder and loaded with ctypes; CPU tensors) and PyTorch
-ops (any device; the reference in the tests). :func:`kernel_backend` says which one is used.
+ops (any device; the reference in the tests). :func:`kernel_backend` says which one is used. The compiled
+library's sha256 is kept beside it and checked at every load: a 0-byte or damaged library is built again.
 """
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ def _cpu_key() -> str:
     return flags
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _compile() -> ctypes.CDLL:
     source = _SOURCE.read_bytes()
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
@@ -59,7 +64,17 @@ def _compile() -> ctypes.CDLL:
     flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
     key = hashlib.sha256(source + " ".join([compiler, *flags, platform.machine(), _cpu_key()]).encode()).hexdigest()[:16]
     target = _cache_dir() / f"cfconv_kernels_{key}.so"
-    if not target.exists():
+    # the library's sha256 beside it: a 0-byte, truncated or damaged library (a killed copy, a full disk, a bad
+    # block) is built anew instead of leaving the slow path in place for good
+    digest = target.with_name(target.name + ".sha256")
+    try:
+        if target.exists():
+            if digest.is_file() and digest.read_text().strip() == _sha256(target):
+                try:
+                    return _bind(ctypes.CDLL(str(target)))
+                except (OSError, AttributeError):
+                    pass
+            target.unlink(missing_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             built = Path(tmp) / target.name
@@ -67,8 +82,20 @@ def _compile() -> ctypes.CDLL:
                                     capture_output=True, text=True)
             if result.returncode != 0:
                 raise RuntimeError(f"{compiler} failed on {_SOURCE.name}: {result.stderr.strip()[-500:]}")
+            (Path(tmp) / digest.name).write_text(_sha256(built) + "\n")
+            os.replace(Path(tmp) / digest.name, digest)
             os.replace(built, target)  # atomic: a concurrent process sees the old state or the whole file
-    lib = ctypes.CDLL(str(target))
+    except OSError as exc:
+        raise OSError(f"{target.parent}: cannot build the kernels there ({exc.strerror or exc}); "
+                      "$HYDRONET_NB_CACHE names the cache folder") from exc
+    try:
+        return _bind(ctypes.CDLL(str(target)))
+    except (OSError, AttributeError) as exc:
+        raise OSError(f"{target}: the freshly built library does not load ({exc})") from exc
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Declare the kernels' argument types; AttributeError when ``lib`` lacks one (not this source's library)."""
     i64, i32, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
     for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         getattr(lib, f"edge_conv_{suffix}").argtypes = [i64] * 4 + [ptr] * 5 + [real, i32, ptr, i32]
