@@ -109,7 +109,7 @@ def test_random_rule_copies_the_budget_of_an_active_run(nonmin, tmp_path):
 def test_config_errors_name_the_key(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("output: x\nactive: {rule: greedy}\n")
-    with pytest.raises(ValueError, match="active.rule must be one of active, random, none"):
+    with pytest.raises(ValueError, match="bad.yaml: active.rule: expected one of active, random, none, got 'greedy'"):
         command.read_config(path)
     path.write_text("output: x\nschedule: {round: 3}\n")
     with pytest.raises(ValueError, match="schedule.round"):

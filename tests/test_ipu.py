@@ -35,7 +35,7 @@ def test_ipu_options_settings_without_poptorch(monkeypatch, tmp_path):
         ipu.option_settings(ipu.IPUSettings(replicas=32), n_ipus=16, seed=0)
     with pytest.raises(RuntimeError, match="no IPU attached"):
         ipu.option_settings(ipu.IPUSettings(), n_ipus=0, seed=0)
-    with pytest.raises(ValueError, match="ipu.device_iterations must be at least 1"):
+    with pytest.raises(ValueError, match=r"training.ipu.device_iterations: expected an integer >= 1, got 0"):
         ipu.IPUSettings(device_iterations=0)
 
 

@@ -31,6 +31,8 @@ import numpy as np
 # build its parser, and they take seconds to load.
 
 #: the energy weight of the energy+force step (the paper's finetuning)
+from ..utils.cli_types import positive_int, water_count
+
 FORCE_ENERGY_WEIGHT = 0.05
 #: the variants, and what they are
 BASELINE, FAST = "pyg", "fast"
@@ -335,16 +337,16 @@ def add_parser(subparsers) -> None:
     """Register ``hydronet-nb bench``."""
     p = subparsers.add_parser("bench", help="speed of training, inference and MD: the fast SchNet vs PyG's SchNet",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("--clusters", type=int, default=64, help="clusters per pass (default 64)")
-    p.add_argument("--batch-size", type=int, help="clusters per optimizer step (default: all)")
-    p.add_argument("--min-water", type=int, default=3)
-    p.add_argument("--max-water", type=int, default=25)
-    p.add_argument("--repeats", type=int, default=3, help="timed passes; the fastest counts (after a warm-up)")
-    p.add_argument("--md-steps", type=int, default=20, help="MD steps per timed pass")
-    p.add_argument("--md-sizes", type=int, nargs="*", default=list(MD_SIZES), help="waters of the MD clusters")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--clusters", type=positive_int, default=64, help="clusters per pass (default 64)")
+    p.add_argument("--batch-size", type=positive_int, help="clusters per optimizer step (default: all)")
+    p.add_argument("--min-water", type=water_count, default=3)
+    p.add_argument("--max-water", type=water_count, default=25)
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed passes; the fastest counts (after a warm-up)")
+    p.add_argument("--md-steps", type=positive_int, default=20, help="MD steps per timed pass")
+    p.add_argument("--md-sizes", type=water_count, nargs="*", default=list(MD_SIZES), help="waters of the MD clusters")
+    p.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
-    p.add_argument("--k", type=int, help="neighbours per atom (default: the paper's 28)")
+    p.add_argument("--k", type=positive_int, help="neighbours per atom (default: the paper's 28)")
     p.add_argument("--csv", action="store_true", help="print CSV: " + ",".join(CSV_COLUMNS))
     p.set_defaults(func=cmd_bench)
 

@@ -26,7 +26,8 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..utils.config import check_keys, from_mapping, read_mapping
+from ..utils.config import check_keys, from_mapping, read_mapping, section_of, typed
+from ..utils.schema import check_ranges, message, setting
 
 SECTIONS = ("data", "start", "model", "training", "schedule", "active", "output")
 DATA_SOURCES = ("embedded", "pnnl")
@@ -37,28 +38,30 @@ DEFAULT_TRAINING = {"energy_weight": 0.05}
 
 @dataclasses.dataclass
 class DataSettings:
-    source: str = "embedded"
+    source: str = setting("embedded", choices=DATA_SOURCES)
     path: str | None = None
     split: str | None = None
 
     def __post_init__(self):
-        if self.source not in DATA_SOURCES:
-            raise ValueError(f"data.source must be one of {', '.join(DATA_SOURCES)}; got {self.source!r}")
+        check_ranges(self, "data")
         if self.source == "pnnl" and not (self.path and self.split):
             raise ValueError("data.source pnnl needs data.path (the HDF5 file) and data.split (its split file)")
 
 
 @dataclasses.dataclass
 class ActiveSettings:
-    rule: str = "active"
-    p_tol: float = 0.15
-    examine: int | None = None  # pool size per round (default: the split's examine set)
-    budget: list | str | None = None  # random: additions per round, or an active run's additions.csv
-    seed: int = 0
+    rule: str = setting("active", choices=RULES)
+    p_tol: float = setting(0.15, gt=0, lt=1)
+    examine: int | None = setting(None, ge=1)  # pool size per round (default: the split's examine set)
+    # random: additions per round (a list), or an active run's additions.csv
+    budget: list[int] | str | None = None
+    seed: int = setting(0, ge=0)
 
     def __post_init__(self):
-        if self.rule not in RULES:
-            raise ValueError(f"active.rule must be one of {', '.join(RULES)}; got {self.rule!r}")
+        check_ranges(self, "active")
+        if isinstance(self.budget, list) and any(isinstance(n, bool) or not isinstance(n, int) or n < 0
+                                                 for n in self.budget):
+            raise ValueError(message(None, "active.budget", "a list of integers >= 0 or a path", self.budget))
         if self.rule == "random" and self.budget is None:
             raise ValueError("active.rule random needs active.budget (a list, or an active run's additions.csv)")
 
@@ -100,12 +103,11 @@ def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> 
     def resolve(value):
         return None if value is None else str(here / Path(value).expanduser())
 
-    data = check_keys(raw.get("data") or {}, [f.name for f in dataclasses.fields(DataSettings)], "data", str(path))
-    for key in ("path", "split"):
-        data[key] = resolve(data.get(key))
+    data = from_mapping(DataSettings, raw.get("data"), "data", source)  # types and ranges; then the paths
+    data = dataclasses.replace(data, path=resolve(data.path), split=resolve(data.split))
     from ..model.catalog import shipped_names
 
-    start = str(raw.get("start", "pretrained"))
+    start = typed(raw, "start", str, source, "pretrained")
     if start not in ("published", "scratch", *shipped_names()):
         start = resolve(start)
     active = from_mapping(ActiveSettings, raw.get("active"), "active", str(path))
@@ -113,9 +115,10 @@ def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> 
         active.budget = resolve(active.budget)
     try:
         return FinetuneConfig(
-            DataSettings(**data), start, from_mapping(SchNetConfig, raw.get("model"), "model", str(path)),
-            TrainConfig.from_dict({**DEFAULT_TRAINING, **(raw.get("training") or {})}, str(path)),
-            from_mapping(Schedule, raw.get("schedule"), "schedule", str(path)), active, Path(resolve(raw["output"])))
+            data, start, from_mapping(SchNetConfig, raw.get("model"), "model", str(path)),
+            TrainConfig.from_dict({**DEFAULT_TRAINING, **section_of(raw, "training", source)}, str(path)),
+            from_mapping(Schedule, raw.get("schedule"), "schedule", str(path)), active,
+            Path(resolve(typed(raw, "output", str, source))))
     except ConfigError:
         raise
     except (TypeError, ValueError) as err:

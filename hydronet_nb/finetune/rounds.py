@@ -25,6 +25,7 @@ import pandas as pd
 from ..evaluate.predict import predict
 from ..train.checkpoints import LAST, load_checkpoint
 from ..utils.files import atomic_write_json, atomic_write_text
+from ..utils.schema import check_ranges, message, setting
 from .active import ENERGY_WEIGHT, ErfRule, RandomRule, cluster_errors
 
 STATE, ADDITIONS, ROUNDS = "active.json", "additions.csv", "rounds.csv"
@@ -37,16 +38,16 @@ COLUMNS = {ADDITIONS: ["round", "row", "n_water", "error", "threshold", "rule"],
 class Schedule:
     """Epochs of each phase. The defaults are the paper's (590 epochs in all)."""
 
-    initial_epochs: int = 50
-    rounds: int = 50
-    epochs_per_round: int = 10
-    final_epochs: int = 50
-    final_patience: int | None = 50
+    initial_epochs: int = setting(50, ge=0)
+    rounds: int = setting(50, ge=0)
+    epochs_per_round: int = setting(10, ge=0)
+    final_epochs: int = setting(50, ge=0)
+    final_patience: int | None = setting(50, ge=1)
 
     def __post_init__(self):
-        for name in ("initial_epochs", "rounds", "epochs_per_round", "final_epochs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"schedule.{name} must not be negative, got {getattr(self, name)}")
+        check_ranges(self, "schedule")
+        if self.total < 1:
+            raise ValueError(message(None, "schedule", "at least one epoch in all", dataclasses.asdict(self)))
 
     def round_end(self, r: int) -> int:
         """The epoch count at which round ``r`` (0: the initial phase) ends."""

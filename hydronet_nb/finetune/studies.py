@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..utils.config import check_keys, from_mapping, read_mapping
+from ..utils.config import check_keys, from_mapping, read_mapping, typed
+from ..utils.schema import check_fields, check_ranges, message, setting
 from .command import variant
 
 from ..utils.resources import RESOURCES_DIR
@@ -55,27 +56,35 @@ SUMMARY_COLUMNS = ["study", "arm", "start", "rule", "create_graph", "seed", "n_t
 
 @dataclasses.dataclass
 class CreateGraphStudy:
-    train: int = 1000
-    epochs: int = 12
-    seed: int = 0
+    train: int = setting(1000, ge=1)
+    epochs: int = setting(12, ge=1)
+    seed: int = setting(0, ge=0)
+
+    def __post_init__(self):
+        check_ranges(self, "create_graph")
 
 
 @dataclasses.dataclass
 class SelectionStudy:
-    seeds: list = dataclasses.field(default_factory=lambda: [0, 1, 2])
-    train: int = 500
-    examine: int = 500
+    seeds: list[int] = setting(factory=lambda: [0, 1, 2], ge=0)
+    train: int = setting(500, ge=1)
+    examine: int = setting(500, ge=1)
+    # Schedule fields (hydronet_nb.finetune.rounds), checked as that section is
     schedule: dict = dataclasses.field(default_factory=lambda: {
         "initial_epochs": 6, "rounds": 4, "epochs_per_round": 4, "final_epochs": 4, "final_patience": None})
+
+    def __post_init__(self):
+        check_ranges(self, "selection")
 
 
 @dataclasses.dataclass
 class DataEfficiencyStudy:
-    sizes: list = dataclasses.field(default_factory=lambda: [250, 500, 1000, 2000])
-    epochs: list = dataclasses.field(default_factory=lambda: [40, 30, 20, 15])
-    seeds: list = dataclasses.field(default_factory=lambda: [3, 3, 1, 1])
+    sizes: list[int] = setting(factory=lambda: [250, 500, 1000, 2000], ge=1)  # training non-minima
+    epochs: list[int] = setting(factory=lambda: [40, 30, 20, 15], ge=1)
+    seeds: list[int] = setting(factory=lambda: [3, 3, 1, 1], ge=1)  # how many seeds at each size
 
     def __post_init__(self):
+        check_ranges(self, "data_efficiency")
         if not len(self.sizes) == len(self.epochs) == len(self.seeds):
             raise ValueError("data_efficiency.sizes, .epochs and .seeds must have one entry per size "
                              f"(got {len(self.sizes)}, {len(self.epochs)}, {len(self.seeds)})")
@@ -109,10 +118,17 @@ def read_study_config(path: str | Path) -> StudyConfig:
     sections = {}
     for name, cls in zip(STUDIES, (CreateGraphStudy, SelectionStudy, DataEfficiencyStudy)):
         sections[name] = None if raw.get(name) is None else from_mapping(cls, raw[name], name, str(path))
-    val = int(raw.get("val", 250))
-    if val < 2:
-        raise ConfigError(f"{path}: val must be at least 2 (the selection rule needs a spread), got {val}")
-    return StudyConfig(path.parent / raw["base"], val, output=path.parent / raw["output"], source=path, **sections)
+    if sections["selection"] is not None:  # the schedule's fields, types and ranges, as in a finetuning config
+        from .rounds import Schedule
+
+        schedule = sections["selection"].schedule
+        from_mapping(Schedule, schedule, "selection.schedule", str(path))
+        sections["selection"].schedule = check_fields(Schedule, schedule, "selection.schedule", str(path))
+    val = typed(raw, "val", int, str(path), 250)
+    if val < 2:  # the selection rule needs a spread
+        raise ConfigError(message(str(path), "val", "an integer >= 2", val))
+    base, output = (Path(typed(raw, key, str, str(path))) for key in ("base", "output"))
+    return StudyConfig(path.parent / base, val, output=path.parent / output, source=path, **sections)
 
 
 # --- the arms ------------------------------------------------------------------------------------

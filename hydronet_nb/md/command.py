@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..utils.cli_types import nonneg_float, positive_float, positive_int, water_count
 from ..utils.runlock import run_folder
 from .runs import RunRecord
 from .stability import Criteria
@@ -202,17 +203,17 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("md", help="Berendsen NVT driven by a model or AMOEBA2018, several seeds (resumable)",
                               description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--model", default="finetuned", help="a shipped model's name, published, a folder or file, or amoeba")
-    p.add_argument("--size", type=int, default=10, help="waters in the cluster (default 10)")
+    p.add_argument("--size", type=water_count, default=10, help="waters in the cluster (default 10)")
     p.add_argument("--start", help="DATASET[:ROW] of the embedded data (default: row 42 of the minima of that size) "
                                    "or an xyz file")
-    p.add_argument("--seeds", type=int, default=10, help="runs, seeds 0..N-1 (default 10)")
-    p.add_argument("--steps", type=int, default=PAPER["steps"], help="steps per run (default 1000)")
-    p.add_argument("--dt", type=float, default=PAPER["dt"], help="time step, fs (default 0.1)")
-    p.add_argument("--temperature", type=float, default=PAPER["temperature"], help="K (default 300)")
-    p.add_argument("--taut", type=float, default=PAPER["taut"], help="Berendsen coupling time, fs (default 500)")
+    p.add_argument("--seeds", type=positive_int, default=10, help="runs, seeds 0..N-1 (default 10)")
+    p.add_argument("--steps", type=positive_int, default=PAPER["steps"], help="steps per run (default 1000)")
+    p.add_argument("--dt", type=positive_float, default=PAPER["dt"], help="time step, fs (default 0.1)")
+    p.add_argument("--temperature", type=positive_float, default=PAPER["temperature"], help="K (default 300)")
+    p.add_argument("--taut", type=positive_float, default=PAPER["taut"], help="Berendsen coupling time, fs (default 500)")
     p.add_argument("--nve", action="store_true", help="no thermostat: velocity Verlet (energy conservation)")
-    p.add_argument("--rattle", type=float, default=PAPER["rattle"], help="start displacement, Angstrom (default 0.01)")
-    p.add_argument("--every", type=int, default=10, help="write a frame every N steps (default 10)")
+    p.add_argument("--rattle", type=nonneg_float, default=PAPER["rattle"], help="start displacement, Angstrom (default 0.01)")
+    p.add_argument("--every", type=positive_int, default=10, help="write a frame every N steps (default 10)")
     p.add_argument("--batched", action="store_true", help="all seeds of a neural network in one model call per step")
     p.add_argument("--reference", default="amoeba", choices=["amoeba", "none"],
                    help="re-evaluate every frame with AMOEBA2018 (default) or not")

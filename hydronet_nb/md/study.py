@@ -24,33 +24,66 @@ with a card and the frames of a few runs for viewing (``trajectories/``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import ConfigError
-from ..utils.config import check_keys, read_mapping
+from ..utils.config import check_keys, read_mapping, typed
 from ..utils.resources import RESOURCES_DIR
+from ..utils.schema import check_fields, setting
+from .command import PAPER
 
 SHIPPED_DIR = RESOURCES_DIR / "studies" / "md"
 SECTIONS = ("grid", "published", "long", "batched", "output", "keep")
 TABLES = {"runs": "runs.csv", "frames": "frames.csv"}
 FRAME_COLUMNS = ["step", "time_fs", "energy", "reference_energy", "max_oh", "min_oo", "pieces", "intact"]
-RUN_KEYS = ("model", "size", "sizes", "models", "seeds", "steps", "dt", "temperature", "taut", "rattle", "every",
-            "start")
+
+
+@dataclasses.dataclass
+class RunPart:
+    """The keys of a part of the study (``grid`` takes ``models`` and ``sizes``, the others ``model`` and
+    ``size``); a key left out takes :func:`hydronet_nb.md.command.run_md`'s default, the paper's."""
+
+    model: str = "finetuned"
+    models: list[str] = dataclasses.field(default_factory=lambda: ["pretrained", "scratch-forces", "finetuned", "amoeba"])
+    size: int = setting(10, ge=1)  # waters
+    sizes: list[int] = setting(factory=lambda: [10, 20, 30], ge=1)
+    seeds: int = setting(10, ge=1)  # runs, seeds 0..N-1
+    steps: int = setting(PAPER["steps"], ge=1)
+    dt: float = setting(PAPER["dt"], gt=0)  # fs
+    temperature: float = setting(PAPER["temperature"], gt=0)  # K
+    taut: float | None = setting(PAPER["taut"], gt=0)  # fs; null: no thermostat (NVE)
+    rattle: float = setting(PAPER["rattle"], ge=0)  # Angstrom
+    every: int = setting(10, ge=1)  # a frame every N steps
+    start: str | None = None  # DATASET[:ROW], an xyz file, or ttm21f (the real TTM2.1-F minimum)
+
+
+RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunPart))
+#: the keys each part takes: the grid's models and sizes, one model and size in the others
+PART_KEYS = {"grid": [k for k in RUN_KEYS if k not in ("model", "size")],
+             "published": [k for k in RUN_KEYS if k not in ("models", "sizes")]}
+PART_KEYS["long"] = PART_KEYS["published"]
 
 
 def read_study_config(path: str | Path) -> dict:
-    """The study config as plain dicts (a part left out is not run); errors name the file and the key."""
+    """The study config as plain dicts (a part left out is not run); each value's type and range checked
+    (:class:`RunPart`), errors naming the file and the key."""
     path = Path(path)
-    raw = check_keys(read_mapping(path), SECTIONS, "config", str(path))
+    source = str(path)
+    raw = check_keys(read_mapping(path), SECTIONS, "config", source)
     if "output" not in raw:
         raise ConfigError(f"{path}: 'output' is missing")
     for part in ("grid", "published", "long"):
         if raw.get(part) is not None:
-            check_keys(raw[part], RUN_KEYS, part, str(path))
-    raw["output"] = path.parent / raw["output"]
+            # each value's type and range (RunPart's annotations and bounds), kept as the plain dict run_md takes
+            raw[part] = check_fields(RunPart, check_keys(raw[part], PART_KEYS[part], part, source), part, source)
+    for key, hint in (("batched", bool), ("keep", list[str] | None)):
+        if key in raw:
+            raw[key] = typed(raw, key, hint, source)
+    raw["output"] = path.parent / typed(raw, "output", str, source)
     raw["source"] = path
     return raw
 

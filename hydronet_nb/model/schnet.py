@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch_geometric.nn.models import SchNet
 
+from ..utils.schema import check_ranges, setting
 from .graph import DEFAULT_K, KNNInteractionGraph
 
 
@@ -20,12 +21,15 @@ from .graph import DEFAULT_K, KNNInteractionGraph
 class SchNetConfig:
     """Hyperparameters of the published model (read off its tensor shapes)."""
 
-    hidden_channels: int = 100
-    num_filters: int = 100
-    num_interactions: int = 4
-    num_gaussians: int = 25
-    cutoff: float = 6.0
-    k: int = DEFAULT_K
+    hidden_channels: int = setting(100, ge=1)
+    num_filters: int = setting(100, ge=1)
+    num_interactions: int = setting(4, ge=1)
+    num_gaussians: int = setting(25, ge=2)  # PyG spaces them by cutoff / (num_gaussians - 1)
+    cutoff: float = setting(6.0, gt=0)
+    k: int = setting(DEFAULT_K, ge=1)
+
+    def __post_init__(self):
+        check_ranges(self, "model")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -9,6 +9,7 @@ import os
 import shlex
 from pathlib import Path
 
+from ..utils.cli_types import nonneg_int, positive_int
 from ..utils.config import format_sizes
 from ..utils.config import parse_sizes as _parse_sizes
 from .settings import FULL, TINY, Settings
@@ -77,13 +78,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, help="folder for the data files and DATASET.md")
     p.add_argument("--work", help="folder for finished chunks (default: OUT-work beside OUT); keep it to resume")
     p.add_argument("--tiny", action="store_true", help="a data set that takes seconds (W3-W5), for tests")
-    p.add_argument("--seed", type=int, help="random seed (default 0); the same seed gives the same data")
+    p.add_argument("--seed", type=nonneg_int, help="random seed (default 0); the same seed gives the same data")
     p.add_argument("--sizes", type=parse_sizes, help="cluster sizes of the minima, e.g. 3-25 (default)")
-    p.add_argument("--minima", type=int, help="minima wanted over --sizes, shared in proportion to size (default 10000)")
+    p.add_argument("--minima", type=positive_int, help="minima wanted over --sizes, shared in proportion to size (default 10000)")
     p.add_argument("--extrapolation-sizes", type=parse_sizes, help="sizes of the extrapolation minima (default 26-30)")
-    p.add_argument("--extrapolation-minima", type=int, help="extrapolation minima wanted (default 300; 0 for none)")
-    p.add_argument("--nonminima", type=int, help="MD snapshots wanted (default 10000; 0 for none)")
-    p.add_argument("--transfer", type=int, help="minima re-evaluated with GFN2-xTB (default 5000; 0 for none)")
-    p.add_argument("--chunk", type=int, help="minimizations per chunk of work (default 10)")
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (default: 2 or the CPU count)")
+    p.add_argument("--extrapolation-minima", type=nonneg_int, help="extrapolation minima wanted (default 300; 0 for none)")
+    p.add_argument("--nonminima", type=nonneg_int, help="MD snapshots wanted (default 10000; 0 for none)")
+    p.add_argument("--transfer", type=nonneg_int, help="minima re-evaluated with GFN2-xTB (default 5000; 0 for none)")
+    p.add_argument("--chunk", type=positive_int, help="minimizations per chunk of work (default 10)")
+    p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1), help="worker processes (default: 2 or the CPU count)")
     p.set_defaults(func=cmd_generate)

@@ -8,6 +8,8 @@ import dataclasses
 
 import numpy as np
 
+from ..utils.schema import check_ranges, setting
+
 #: more chunks are scheduled while a size has too few unique minima, up to this many attempts per wanted minimum
 MAX_ATTEMPTS_PER_MINIMUM = 4
 #: the split fractions, in the order of :data:`hydronet_nb.data.splits.SPLIT_PARTS` (PNNL: 5,000 train and 1,000 examine non-minima)
@@ -27,22 +29,28 @@ STAGE_CODE = {"min": 1, "min_extrapolation": 2, "nonmin": 3, "gfn2xtb": 4, "spli
 class Settings:
     """Everything that determines the output (not ``--workers``, which only changes the speed)."""
 
-    seed: int
-    sizes: tuple[int, ...]
-    minima: int
-    extrapolation_sizes: tuple[int, ...]
-    extrapolation_minima: int
-    nonminima: int
-    transfer: int
-    chunk: int  # minimizations per chunk
-    minimize_tolerance: float  # RMS force, kcal/mol/Angstrom
-    temperatures: tuple[float, ...]
-    md_equilibration_steps: int
-    md_interval_steps: int
-    md_frames: int  # frames per trajectory, one trajectory per chunk
-    md_timestep_fs: float
-    md_friction_per_ps: float
-    xtb_chunk: int  # GFN2-xTB evaluations per chunk
+    seed: int = setting(ge=0)
+    sizes: tuple[int, ...] = setting(ge=2)
+    minima: int = setting(ge=1)  # the other data sets start from the minima
+    extrapolation_sizes: tuple[int, ...] = setting(ge=2)
+    extrapolation_minima: int = setting(ge=0)
+    nonminima: int = setting(ge=0)
+    transfer: int = setting(ge=0)
+    chunk: int = setting(ge=1)  # minimizations per chunk
+    minimize_tolerance: float = setting(gt=0)  # RMS force, kcal/mol/Angstrom
+    temperatures: tuple[float, ...] = setting(gt=0)
+    md_equilibration_steps: int = setting(ge=0)
+    md_interval_steps: int = setting(ge=1)
+    md_frames: int = setting(ge=1)  # frames per trajectory, one trajectory per chunk
+    md_timestep_fs: float = setting(gt=0)
+    md_friction_per_ps: float = setting(gt=0)
+    xtb_chunk: int = setting(ge=1)  # GFN2-xTB evaluations per chunk
+
+    def __post_init__(self):
+        check_ranges(self, "settings")
+        if self.transfer > self.minima:
+            raise ValueError(f"settings.transfer: expected at most minima ({self.minima}): it re-evaluates minima, "
+                             f"got {self.transfer}")
 
 
 #: the real data set (>= 10,000 minima W3-W25, >= 300 W26-W30, 10,000 non-minima, 5,000 GFN2-xTB)

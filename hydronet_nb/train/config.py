@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..utils.config import from_mapping
+from ..utils.schema import check_ranges, setting
 from .ipu import IPUSettings
 
 #: keys of the training config that may change when a run is resumed
@@ -19,56 +20,54 @@ RESUMABLE_CHANGES = ("epochs", "early_stopping_patience", "progress", "device", 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Training settings. The defaults are the paper's pretraining recipe (energy only)."""
+    """Training settings. The defaults are the paper's pretraining recipe (energy only). Types and ranges are
+    checked (:mod:`hydronet_nb.utils.schema`): from a config file by :meth:`from_dict`, the ranges always."""
 
-    epochs: int = 100
-    batch_size: int = 256  # clusters per optimizer step (all ranks together); packed: on average
-    lr: float = 1e-4
-    lr_patience: int = 5  # ReduceLROnPlateau on the validation loss
-    lr_factor: float = 0.8
-    min_lr: float = 1e-6
-    clip_value: float = 200.0  # element-wise gradient clamp (torch.nn.utils.clip_grad_value_)
-    energy_weight: float = 1.0  # c in c * MSE(E) + (1 - c) * MSE(F); the paper's finetuning uses 0.05
+    epochs: int = setting(100, ge=1)
+    batch_size: int = setting(256, ge=1)  # clusters per optimizer step (all ranks together); packed: on average
+    lr: float = setting(1e-4, gt=0)
+    lr_patience: int = setting(5, ge=1)  # ReduceLROnPlateau on the validation loss
+    lr_factor: float = setting(0.8, gt=0, lt=1)
+    min_lr: float = setting(1e-6, ge=0)
+    clip_value: float = setting(200.0, gt=0)  # element-wise gradient clamp (torch.nn.utils.clip_grad_value_)
+    # c in c * MSE(E) + (1 - c) * MSE(F); the paper's finetuning uses 0.05
+    energy_weight: float = setting(1.0, ge=0, le=1)
     # forces differentiated with create_graph=True so the force term trains the weights; False repeats
     # the released code's first bug (the force term then trains nothing), for the study that measures it
     create_graph: bool = True
-    early_stopping_patience: int | None = None  # stop after this many epochs without a better val loss
+    # stop after this many epochs without a better val loss
+    early_stopping_patience: int | None = setting(None, ge=1)
     # the last anneal_epochs of `epochs`: the learning rate falls along a half cosine from where the
     # plateau schedule left it to min_lr, so that a run ends settled (None: plateau schedule only)
-    anneal_epochs: int | None = None
-    hold_epochs: int = 0  # epochs at min_lr after the annealing (the annealing ends hold_epochs before `epochs`)
+    anneal_epochs: int | None = setting(None, ge=1)
+    # epochs at min_lr after the annealing (the annealing ends hold_epochs before `epochs`)
+    hold_epochs: int = setting(0, ge=0)
     # parameters by name prefix (PyG SchNet's names: embedding, interactions, lin1, lin2): frozen ones never
-    # change; lr_scale multiplies the learning rate of a prefix's parameters (the scheduler keeps the ratio)
-    freeze: list = dataclasses.field(default_factory=list)
-    lr_scale: dict = dataclasses.field(default_factory=dict)
-    seed: int = 0
+    # change; lr_scale multiplies the learning rate of a prefix's parameters (the scheduler keeps the ratio).
+    # freeze is a list even for one prefix (`freeze: [embedding]`): a bare string is refused, not split
+    freeze: list[str] = dataclasses.field(default_factory=list)
+    lr_scale: dict[str, float] = setting(factory=dict, gt=0)
+    seed: int = setting(0, ge=0)
     packed: bool = False
-    pack_atoms: int = 192  # packed: real atoms per pack at most
-    pack_clusters: int | None = None  # packed: clusters per pack at most (None: as many as fit)
+    pack_atoms: int = setting(192, ge=1)  # packed: real atoms per pack at most
+    pack_clusters: int | None = setting(None, ge=1)  # packed: clusters per pack at most (None: as many as fit)
     deterministic: bool = False  # torch.use_deterministic_algorithms(True)
-    device: str = "auto"  # auto, cuda, cpu or ipu
-    num_workers: int = 0  # DataLoader worker processes building the batches
+    device: str = setting("auto", choices=("auto", "cuda", "cpu", "ipu"))
+    num_workers: int = setting(0, ge=0)  # DataLoader worker processes building the batches
     progress: bool = True  # tqdm bars
     ipu: IPUSettings = dataclasses.field(default_factory=IPUSettings)
 
     def __post_init__(self):
         if isinstance(self.ipu, dict):
             self.ipu = from_mapping(IPUSettings, self.ipu, "training.ipu")
-        positive = ("epochs", "batch_size", "lr", "lr_patience", "clip_value", "pack_atoms")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"training.{name} must be positive, got {getattr(self, name)}")
+        check_ranges(self, "training")
+        if isinstance(self.freeze, str):  # "embedding" would otherwise be read as the prefixes e, m, b, ...
+            raise ValueError(f"training.freeze: expected a list of strings, got {self.freeze!r}")
         if self.anneal_epochs is not None and not 0 < self.anneal_epochs <= self.epochs - self.hold_epochs:
             raise ValueError(f"training.anneal_epochs must lie in 1..epochs - hold_epochs "
                              f"({self.epochs - self.hold_epochs}), got {self.anneal_epochs}")
-        if self.hold_epochs < 0 or (self.hold_epochs and self.anneal_epochs is None):
-            raise ValueError(f"training.hold_epochs must be >= 0 and needs anneal_epochs, got {self.hold_epochs}")
-        if not 0.0 < self.lr_factor < 1.0:
-            raise ValueError(f"training.lr_factor must be in (0, 1), got {self.lr_factor}")
-        if not 0.0 <= self.energy_weight <= 1.0:
-            raise ValueError(f"training.energy_weight must be in [0, 1], got {self.energy_weight}")
-        if any(not 0 < float(v) for v in self.lr_scale.values()):
-            raise ValueError(f"training.lr_scale factors must be positive, got {self.lr_scale}")
+        if self.hold_epochs and self.anneal_epochs is None:
+            raise ValueError(f"training.hold_epochs needs anneal_epochs, got hold_epochs {self.hold_epochs}")
         if self.packed and not self.create_graph:
             raise ValueError("training.create_graph: false (the released code's bug) is only for whole clusters, "
                              "not packed")

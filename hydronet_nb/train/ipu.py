@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..device import ipu_count, poptorch_module
+from ..utils.schema import check_ranges, setting
 
 __all__ = ["CACHE_ENV", "IPUSettings", "IPULoss", "adam", "inference_model", "ipu_count", "make_options",
            "option_settings", "packs_per_call", "poptorch_module", "training_model"]
@@ -35,18 +36,14 @@ CACHE_ENV = "HYDRONET_NB_IPU_CACHE"
 class IPUSettings:
     """What the reader chooses; Graphcore's 16-IPU HydroNet run used 7 packs x 4 x 16 replicas x 32."""
 
-    replicas: int | None = None  # data-parallel copies, one IPU each; None: every IPU attached
-    device_iterations: int = 4  # optimizer steps per host call
-    gradient_accumulation: int = 32  # micro-batches per optimizer step and replica
-    micro_batch_packs: int = 7  # packs per micro-batch
+    replicas: int | None = setting(None, ge=1)  # data-parallel copies, one IPU each; None: every IPU attached
+    device_iterations: int = setting(4, ge=1)  # optimizer steps per host call
+    gradient_accumulation: int = setting(32, ge=1)  # micro-batches per optimizer step and replica
+    micro_batch_packs: int = setting(7, ge=1)  # packs per micro-batch
     cache_dir: str | None = None  # compiled programs; None: $HYDRONET_NB_IPU_CACHE, unset: no cache
 
     def __post_init__(self):
-        for name in ("device_iterations", "gradient_accumulation", "micro_batch_packs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ipu.{name} must be at least 1, got {getattr(self, name)}")
-        if self.replicas is not None and self.replicas < 1:
-            raise ValueError(f"ipu.replicas must be at least 1 or None, got {self.replicas}")
+        check_ranges(self, "training.ipu")
 
 
 def option_settings(settings: IPUSettings, n_ipus: int, seed: int, *, training: bool = True) -> dict:

@@ -29,7 +29,8 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..utils.config import check_keys, from_mapping, parse_sizes, read_mapping
+from ..utils.config import format_sizes, from_mapping, parse_sizes, read_mapping, section_of, typed
+from ..utils.schema import check_ranges, message, setting
 
 # torch, PyG and the training modules are imported inside the functions: the command line imports
 # this module to build its parser, and they take seconds to load.
@@ -42,15 +43,20 @@ SECTIONS = ("data", "model", "training", "output")
 
 @dataclasses.dataclass
 class DataSettings:
-    source: str = "embedded"
+    source: str = setting("embedded", choices=DATA_SOURCES)
     path: str | None = None
     split: str | None = None
-    sizes: str | None = None
+    sizes: str | int | list[int] | None = None  # "3-25", "3,5,7", 10 or [3, 4, 5]; kept as the text form
     extrapolation: str | None = None  # an HDF5 file of larger minima, only to report errors on (embedded: its own)
 
     def __post_init__(self):
-        if self.source not in DATA_SOURCES:
-            raise ValueError(f"data.source must be one of {', '.join(DATA_SOURCES)}; got {self.source!r}")
+        check_ranges(self, "data")
+        if self.sizes is not None:
+            try:
+                self.sizes = format_sizes(parse_sizes(self.sizes))
+            except ValueError:
+                raise ValueError(message(None, "data.sizes", "cluster sizes of 2 waters or more, e.g. '3-25' or "
+                                         "[3, 4, 5]", self.sizes)) from None
         if self.source != "embedded" and not self.path:
             raise ValueError(f"data.source {self.source!r} needs data.path")
         if self.sizes is not None and self.source != "hydronet-pyg":
@@ -86,14 +92,11 @@ def read_config(path: str | Path) -> PretrainConfig:
     def resolve(value):
         return None if value is None else str((here / Path(value).expanduser()))
 
-    data = check_keys(raw.get("data") or {}, [f.name for f in dataclasses.fields(DataSettings)], "data", str(path))
-    for key in ("path", "split", "extrapolation"):
-        data[key] = resolve(data.get(key))
-    if isinstance(data.get("sizes"), list):
-        data["sizes"] = ",".join(map(str, data["sizes"]))
+    data = from_mapping(DataSettings, raw.get("data"), "data", str(path))  # types and ranges; then the paths
+    data = dataclasses.replace(data, **{key: resolve(getattr(data, key)) for key in ("path", "split", "extrapolation")})
     model = from_mapping(SchNetConfig, raw.get("model"), "model", str(path))
-    training = TrainConfig.from_dict(raw.get("training") or {}, str(path))
-    return PretrainConfig(DataSettings(**data), model, training, Path(resolve(raw["output"])))
+    training = TrainConfig.from_dict(section_of(raw, "training", str(path)), str(path))
+    return PretrainConfig(data, model, training, Path(resolve(typed(raw, "output", str, str(path)))))
 
 
 def sizes_of(settings: DataSettings) -> list[int]:

@@ -29,7 +29,8 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..utils.config import check_keys, from_mapping, read_mapping
+from ..utils.config import check_keys, from_mapping, read_mapping, section_of, typed
+from ..utils.schema import check_ranges, message, setting
 
 SECTIONS = ("data", "start", "model", "training", "samples", "sample_seed", "forgetting", "output")
 DATA_SOURCES = ("embedded", "pnnl")
@@ -41,14 +42,13 @@ NEW_TEST, OLD_TEST = "test minima, new surface", "test minima, old surface"
 
 @dataclasses.dataclass
 class DataSettings:
-    source: str = "embedded"
+    source: str = setting("embedded", choices=DATA_SOURCES)
     name: str = "gfn2xtb"
     path: str | None = None
     split: str | None = None
 
     def __post_init__(self):
-        if self.source not in DATA_SOURCES:
-            raise ValueError(f"data.source must be one of {', '.join(DATA_SOURCES)}; got {self.source!r}")
+        check_ranges(self, "data")
         if self.source == "pnnl" and not (self.path and self.split):
             raise ValueError("data.source pnnl needs data.path (the HDF5 file) and data.split (its split file)")
 
@@ -69,7 +69,7 @@ class TransferConfig:
             raise ValueError(f"training.energy_weight must be 1 for a transfer (energy only), "
                              f"got {self.training.energy_weight}")
         if self.samples is not None and self.samples < 1:
-            raise ValueError(f"samples must be a positive number of training samples or null, got {self.samples}")
+            raise ValueError(message(None, "samples", "a number of training samples >= 1 or null", self.samples))
 
     def as_dict(self) -> dict:
         return {"data": dataclasses.asdict(self.data), "start": self.start, "model": self.model.as_dict(),
@@ -97,26 +97,29 @@ def config_from_mapping(raw, source: str = "config", here: str | Path = ".") -> 
     def resolve(value):
         return None if value is None else str(here / Path(value).expanduser())
 
-    data = check_keys(raw.get("data") or {}, [f.name for f in dataclasses.fields(DataSettings)], "data", source)
-    for key in ("path", "split"):
-        data[key] = resolve(data.get(key))
-    start = str(raw.get("start", "pretrained"))
+    data = from_mapping(DataSettings, raw.get("data"), "data", source)  # types and ranges; then the paths
+    data = dataclasses.replace(data, path=resolve(data.path), split=resolve(data.split))
+    start = typed(raw, "start", str, source, "pretrained")
     if start not in ("published", "scratch", *shipped_names()):
         start = resolve(start)
-    forgetting = raw.get("forgetting", "embedded")
+    forgetting = typed(raw, "forgetting", str | dict[str, str] | None, source, "embedded")
     if isinstance(forgetting, dict):
         forgetting = {k: resolve(v) for k, v in check_keys(forgetting, ("path", "split"), "forgetting", source).items()}
         if set(forgetting) != {"path", "split"}:
             raise ConfigError(f"{source}: forgetting needs both path (a PNNL HDF5 file) and split (its split file)")
     elif forgetting not in (None, "embedded"):
         raise ConfigError(f"{source}: forgetting must be embedded, null or {{path: ..., split: ...}}; got {forgetting!r}")
-    samples, seed = raw.get("samples"), raw.get("sample_seed", 0)
+    samples = typed(raw, "samples", int | None, source, None)
+    seed = typed(raw, "sample_seed", int | None, source, 0)
+    if seed is not None and seed < 0:
+        raise ConfigError(message(source, "sample_seed", "an integer >= 0 or null", seed))
     try:
         return TransferConfig(
-            DataSettings(**data), start, from_mapping(SchNetConfig, raw.get("model"), "model", source),
-            TrainConfig.from_dict({**DEFAULT_TRAINING, **(raw.get("training") or {})}, source),
-            None if samples is None else int(samples), None if seed is None else int(seed), forgetting,
-            Path(resolve(raw["output"])))
+            data, start, from_mapping(SchNetConfig, raw.get("model"), "model", source),
+            TrainConfig.from_dict({**DEFAULT_TRAINING, **section_of(raw, "training", source)}, source),
+            samples, seed, forgetting, Path(resolve(typed(raw, "output", str, source))))
+    except ConfigError:  # already names the file
+        raise
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{source}: {err}") from None
 

@@ -37,7 +37,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError
-from ..utils.config import check_keys, field_names, from_mapping, read_mapping
+from ..utils.config import check_keys, field_names, from_mapping, read_mapping, typed
+from ..utils.schema import check_fields, check_ranges, message, setting
 from ..utils.resources import RESOURCES_DIR
 
 SHIPPED_DIR = RESOURCES_DIR / "studies" / "transfer"
@@ -50,36 +51,40 @@ SUMMARY_COLUMNS = ["study", "arm", "start", "strategy", "seed", "n_train", "epoc
 
 @dataclasses.dataclass
 class Curve:
-    sizes: list = dataclasses.field(default_factory=lambda: [50, 250, 1000, 4000])
-    seeds: list = dataclasses.field(default_factory=lambda: [3, 3, 1, 1])
-    data: dict | None = None  # another data set than the base's (published: the embedded AMOEBA2018 minima)
+    sizes: list[int] = setting(factory=lambda: [50, 250, 1000, 4000], ge=1)  # training samples
+    seeds: list[int] = setting(factory=lambda: [3, 3, 1, 1], ge=1)  # how many seeds at each size
+    # another data set than the base's (published: the embedded AMOEBA2018 minima): transfer DataSettings fields
+    data: dict | None = None
     training: dict | None = None  # changes to the base's training settings, for both starts of every arm
 
     def __post_init__(self):
+        check_ranges(self, "curve")
+
+    def check(self, name: str) -> None:
+        """ValueError naming the study ``name`` when sizes and seeds have other lengths."""
         if len(self.sizes) != len(self.seeds):
-            raise ValueError(f"sizes and seeds need one entry per size (got {len(self.sizes)} and {len(self.seeds)})")
-        check_training(self.training, "training")
+            raise ValueError(message(None, f"{name}.seeds", f"one entry per size ({len(self.sizes)})", self.seeds))
 
 
 @dataclasses.dataclass
 class Strategies:
-    sizes: list = dataclasses.field(default_factory=lambda: [250, 4000])
-    use: dict = dataclasses.field(default_factory=lambda: {
+    sizes: list[int] = setting(factory=lambda: [250, 4000], ge=1)
+    # strategy name: changes to the base's training settings
+    use: dict[str, dict | None] = dataclasses.field(default_factory=lambda: {
         "full": {}, "body_lr": {"lr_scale": {"embedding": 0.1, "interactions": 0.1}},
         "frozen": {"freeze": ["embedding", "interactions"]}})
 
     def __post_init__(self):
-        for name, changes in self.use.items():
-            check_training(changes, f"use: {name}")
+        check_ranges(self, "strategies")
 
 
-def check_training(changes: dict | None, what: str) -> None:
-    """Refuse changes to the base's training settings that name no :class:`TrainConfig` field (ValueError)."""
+def check_training(changes: dict | None, what: str, source: str) -> dict:
+    """Changes to the base's training settings with their names, types and ranges checked as a config's
+    ``training`` section is (ConfigError naming ``source`` and ``what``), the values converted."""
     from ..train.config import TrainConfig
 
-    unknown = sorted(set(changes or {}) - set(field_names(TrainConfig)))
-    if unknown:
-        raise ValueError(f"{what}: unknown settings {', '.join(unknown)}")
+    changes = check_keys({} if changes is None else changes, field_names(TrainConfig), what, source)
+    return check_fields(TrainConfig, changes, what, source)  # (checks across fields: when an arm is built)
 
 
 @dataclasses.dataclass
@@ -118,11 +123,36 @@ def read_study_config(path: str | Path) -> StudyConfig:
     for key in ("base", "output"):
         if key not in raw:
             raise ConfigError(f"{path}: '{key}' is missing")
+    source = str(path)
     sections = {}
     for name, cls in zip(STUDIES, (Curve, Strategies, Curve)):  # from_mapping's errors name file and study
-        sections[name] = None if raw.get(name) is None else from_mapping(cls, raw[name], name, f"{path}: {name}")
-    return StudyConfig(path.parent / raw["base"], int(raw.get("val", 200)), dict(raw.get("epochs") or {}),
-                       output=path.parent / raw["output"], source=path, **sections)
+        if raw.get(name) is None:
+            sections[name] = None
+            continue
+        section = sections[name] = from_mapping(cls, raw[name], name, source)
+        if isinstance(section, Curve):
+            try:
+                section.check(name)  # (one class holds two studies: the check names the study)
+            except ValueError as err:
+                raise ConfigError(f"{source}: {err}") from None
+            if section.training is not None:
+                section.training = check_training(section.training, f"{name}.training", source)
+            if section.data is not None:  # checked as a transfer config's data section
+                from .command import DataSettings
+
+                from_mapping(DataSettings, section.data, f"{name}.data", source)
+        else:
+            section.use = {k: check_training(v, f"{name}.use.{k}", source) for k, v in section.use.items()}
+    val = typed(raw, "val", int, source, 200)
+    if val < 1:
+        raise ConfigError(message(source, "val", "an integer >= 1", val))
+    if isinstance(raw.get("epochs"), dict):  # JSON's keys are always text: "50" is the sample count 50
+        raw["epochs"] = {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in raw["epochs"].items()}
+    epochs = typed(raw, "epochs", dict[int, int] | None, source, None) or {}
+    if any(n < 1 or e < 1 for n, e in epochs.items()):
+        raise ConfigError(message(source, "epochs", "a mapping of sample counts >= 1 to epochs >= 1", epochs))
+    base, output = (Path(typed(raw, key, str, source)) for key in ("base", "output"))
+    return StudyConfig(path.parent / base, val, epochs, output=path.parent / output, source=path, **sections)
 
 
 class StudyRunner:

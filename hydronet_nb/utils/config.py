@@ -1,8 +1,10 @@
 """Config files and their validation, in one place.
 
 Every settings dataclass of the package (``TrainConfig``, ``IPUSettings``, ``SchNetConfig``, the
-pretraining config's sections) is built from plain mappings through :func:`from_mapping`, which
-refuses unknown keys with a message that names the file, the section and the known keys.
+sections of the pretraining, finetuning, transfer and study configs) is built from plain mappings
+through :func:`from_mapping`, which refuses unknown keys with a message that names the file, the
+section and the known keys, and checks each value's type and range (:mod:`hydronet_nb.utils.schema`):
+``"{file}: {section}.{key}: expected {what}, got {value!r}"``.
 :func:`read_mapping` reads the YAML or JSON file; :func:`differences` says which settings of two
 plain dicts differ (resuming a run, reusing a work folder).
 """
@@ -11,42 +13,28 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import Iterable
 
 from ..errors import ConfigError
-
-T = TypeVar("T")
-
-
-def check_keys(values, known: Iterable[str], section: str, source: str) -> dict:
-    """``values`` as a dict after checking it is a mapping whose keys are all in ``known``.
-
-    Raises ValueError: ``"{source}: unknown key(s) {section}.a, {section}.b; known: ..."``.
-    """
-    if not isinstance(values, dict):
-        raise ConfigError(f"{source}: section '{section}' must be a mapping, got {type(values).__name__}")
-    known = set(known)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
-                         f"known: {', '.join(sorted(known))}")
-    return dict(values)
+from .schema import check_keys, check_value, field_names, from_mapping, message  # noqa: F401 (the config API)
 
 
-def field_names(cls) -> list[str]:
-    """The field names of a dataclass."""
-    return [f.name for f in dataclasses.fields(cls)]
+def section_of(raw: dict, name: str, source: str) -> dict:
+    """``raw[name]`` as a dict (missing or null: empty); anything else than a mapping is a ConfigError."""
+    value = raw.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(message(source, name, "a mapping", value))
+    return {} if value is None else dict(value)
 
 
-def from_mapping(cls: type[T], values, section: str, source: str = "config") -> T:
-    """An instance of dataclass ``cls`` from a mapping, unknown keys refused by :func:`check_keys`."""
-    values = check_keys(values or {}, field_names(cls), section, source)
-    try:
-        return cls(**values)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:  # a field's own check (``__post_init__``) or a wrong type
-        raise ConfigError(f"{source}: {exc}") from None
+def typed(raw: dict, key: str, hint, source: str, default=dataclasses.MISSING):
+    """``raw[key]`` checked against the annotation ``hint`` (a top-level key of a config; see
+    :func:`hydronet_nb.utils.schema.check_value`); missing: ``default``, or a ConfigError when there is none."""
+    if key not in raw:
+        if default is dataclasses.MISSING:
+            raise ConfigError(f"{source}: '{key}' is missing")
+        return default
+    return check_value(raw[key], hint, key, source)
 
 
 def read_mapping(path: str | Path, what: str = "config") -> dict:
