@@ -257,3 +257,23 @@ def test_config_errors_through_the_command_line(tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1 and err.startswith(f"hydronet-nb: error: {path}: "), err
         assert "expected" in err
     assert not (tmp_path / "out").exists()
+
+
+@FUZZ
+@given(st.sampled_from(sorted(READERS)),
+       st.one_of(st.binary(max_size=120),
+                 st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5)),
+                              lambda inner: st.lists(inner, max_size=3)
+                              | st.dictionaries(st.sampled_from(["data", "training", "output", "grid", "sizes",
+                                                                 "base", "epochs", "model", "x"]), inner, max_size=4),
+                              max_leaves=10).map(lambda v: json.dumps(v).encode())))
+def test_every_reader_on_hostile_files(tmp_path_factory, reader, raw):
+    """Random bytes and random JSON trees (with the readers' own key names): read, or a ConfigError naming the
+    file; never a traceback of another kind."""
+    for name in ("config.yaml", "config.json"):
+        path = tmp_path_factory.mktemp("cfg") / name
+        path.write_bytes(raw)
+        try:
+            READERS[reader][0](path)
+        except ConfigError as exc:
+            assert str(exc).startswith(f"{path}: "), str(exc)
