@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.clusters import Cluster, ClusterSet
-from ..data.water import SYMBOLS, ClusterFormatError, StructureError, as_water_cluster
+from ..data.water import SYMBOLS, ClusterFormatError, StructureError, as_water_cluster, water_numbers
 from ..units import ev_to_kcal_mol
 
 _Z = {symbol: z for z, symbol in SYMBOLS.items()}
@@ -153,8 +153,10 @@ def read_xyz_clusters(path: str | Path, *, regroup: bool = True, structure_check
                 pos[a] = [float(v) for v in parts[1:4]]
             except ValueError:
                 raise ClusterFormatError(f"{path}: line {k + 1}: coordinates {parts[1:4]} are not numbers") from None
-        z, pos = as_water_cluster(z, pos, source, atom_lines=list(range(first + 1, last + 1)), regroup=regroup,
-                                  geometry=geometry)
+        # with the checks overridden, atoms listed O H H stay as listed: regrouping by distance is a geometry guess
+        keep = structure_checks is False and n_atoms % 3 == 0 and np.array_equal(z, water_numbers(n_atoms // 3))
+        z, pos = as_water_cluster(z, pos, source, atom_lines=list(range(first + 1, last + 1)),
+                                  regroup=regroup and not keep, geometry=geometry)
         clusters.append(Cluster(z=z, pos=pos, energy=energy, source=source, info={"file": str(path), "frame": frame}))
         line_no = last
     if not clusters:
