@@ -48,7 +48,8 @@ class RunPart:
     ``size``); a key left out takes :func:`hydronet_nb.md.command.run_md`'s default, the paper's."""
 
     model: str = "finetuned"
-    models: list[str] = dataclasses.field(default_factory=lambda: ["pretrained", "scratch-forces", "finetuned", "amoeba"])
+    models: list[str] = dataclasses.field(
+        default_factory=lambda: ["pretrained", "scratch-forces", "finetuned", "amoeba"])
     size: int = setting(10, ge=1)  # waters
     sizes: list[int] = setting(factory=lambda: [10, 20, 30], ge=1)
     seeds: int = setting(10, ge=1)  # runs, seeds 0..N-1

@@ -54,7 +54,7 @@ def message(source: str | None, key: str, what: str, value) -> str:
 
 @functools.lru_cache(maxsize=None)
 def type_hints(cls) -> dict:
-    """The fields' annotations of dataclass ``cls`` as types (``from __future__ import annotations`` makes them text)."""
+    """The fields' annotations of dataclass ``cls`` as types (``from __future__ import annotations`` leaves text)."""
     return typing.get_type_hints(cls)
 
 
