@@ -75,7 +75,7 @@ def test_a_mistyped_name_gets_the_closest_names(tmp_path, monkeypatch, capsys, t
     monkeypatch.chdir(tmp_path)  # no file or folder of that name here
     with pytest.raises(FileNotFoundError) as err:
         load_model(typo)
-    assert f"{typo}: no model of that name" in str(err.value) and f"did you mean '{suggested}'" in str(err.value)
+    assert f"{typo}: no such checkpoint file, folder or model name" in str(err.value) and f"did you mean '{suggested}'" in str(err.value)
     (tmp_path / "w.xyz").write_text("3\n\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n")
     assert main(["predict", "--model", typo, "w.xyz"]) == 2
     err = capsys.readouterr().err

@@ -38,7 +38,7 @@ def load_model(spec: str | Path, fast: bool = True) -> torch.nn.Module:
     if Path(spec).is_dir():
         return load_pretrained(spec, fast=fast)
     if not Path(spec).exists():
-        raise FileNotFoundError(f"{spec}: no model of that name and no such file or folder"
+        raise FileNotFoundError(f"{spec}: no such checkpoint file, folder or model name"
                                 f"{suggestion(spec, model_names())}; the names: {', '.join(model_names())} "
                                 "(`hydronet-nb models` lists the shipped ones)")
     return load_schnet(spec, fast=fast)
