@@ -53,7 +53,14 @@ book: $(STAMP) vendor
 LAB_IP ?= 127.0.0.1
 LAB_PORT ?= 8888
 LAB_BASE_URL ?= /
-lab: $(STAMP) vendor
+# Lab's settings for this .venv only: every cell rendered at once (windowingMode none). jupyterlab-myst takes a
+# cell's {eval} values from its rendered Markdown, and Lab renders cells far below the view only once scrolled to,
+# so Run All left their values unevaluated (tests/test_lab.py runs the chapters with these settings).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): $(STAMP)
+	mkdir -p $(@D)
+	echo '{"@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}' > $@
+lab: $(STAMP) vendor $(LAB_OVERRIDES)
 	@echo "JupyterLab on notebooks/: open the http URL with its token printed below (Ctrl-C twice stops it)"
 	@PATH=$(CURDIR)/$(BIN):$$PATH \
 	  HYDRONET_NB_3DMOL_JS=$$(test -f $(VENDOR)/3Dmol-min.js && echo $(LAB_BASE_URL)files/$(VENDOR)/3Dmol-min.js) \
@@ -67,7 +74,7 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(STAMP) vendor browser
+test: $(STAMP) vendor browser $(LAB_OVERRIDES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
