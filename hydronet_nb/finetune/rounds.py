@@ -64,7 +64,8 @@ def errors_on(model, data, rows, energy_weight: float = ENERGY_WEIGHT, batch_siz
     was_training = model.training
     model.eval()
     try:
-        table, forces = predict(model, subset, batch_size=batch_size)
+        # the run's own data: it trains on these structures as they are, so it ranks them without judging them
+        table, forces = predict(model, subset, batch_size=batch_size, structure_checks=False)
     finally:
         model.train(was_training)
     f_pred = np.concatenate(forces) if forces else np.zeros((0, 3))
