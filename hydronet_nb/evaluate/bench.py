@@ -22,17 +22,21 @@ product on this machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import os
+import sys
+import tempfile
 import time
 
 import numpy as np
+
+from ..utils.cli_types import positive_int, water_count
 
 # torch, PyG and ASE are imported inside the functions: the command line imports this module to
 # build its parser, and they take seconds to load.
 
 #: the energy weight of the energy+force step (the paper's finetuning)
-from ..utils.cli_types import positive_int, water_count
-
 FORCE_ENERGY_WEIGHT = 0.05
 #: the variants, and what they are
 BASELINE, FAST = "pyg", "fast"
@@ -115,9 +119,32 @@ def _matmul_flops(fn) -> int:
     """
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
-        fn()
+    with _without_kineto_lines():
+        with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+            fn()
     return int(sum(e.flops for e in prof.key_averages()))
+
+
+@contextlib.contextmanager
+def _without_kineto_lines():
+    """Keep the profiler's own log lines (``USDT: ... profiler_start``, ``STAGE: ...``) out of stderr.
+
+    Kineto writes them from C++ straight to file descriptor 2 on every profiler start and stop, and no
+    setting turns them off (``KINETO_LOG_LEVEL`` leaves them), so the descriptor is pointed at a
+    temporary file for the profiled call; whatever else was written there is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().decode(errors="replace").splitlines(keepends=True)
+                    if not line.startswith(("USDT:", "STAGE:"))]
+            sys.stderr.write("".join(kept))
 
 
 def _training_task(model, batches, energy_weight, device):

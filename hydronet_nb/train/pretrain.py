@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..errors import ConfigError
