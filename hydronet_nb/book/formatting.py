@@ -8,6 +8,10 @@ value from the executed notebook and formats it here), so the two cannot disagre
 Rules beyond Python's ``format``: a boolean reads as ``yes``/``no``; a missing or non-finite number as
 ``n/a``; an integral float with an integer spec (``d``, ``,d``) as an integer; a number that rounds to zero
 has no minus sign (``-0.00`` reads ``0.00``); a string is itself.
+
+Word specs, for what ``format`` cannot say: ``abs`` before a spec gives the magnitude (``abs.0f``: -648.2
+reads ``648``, for a prose that words the direction itself: "falls by"); ``duration`` reads seconds as a
+person would say them (``under a millisecond``, ``12 ms``, ``3.4 s``, ``4.5 min``, ``2.4 h``).
 """
 from __future__ import annotations
 
@@ -34,6 +38,10 @@ def as_text(value, spec: str = "") -> str:
         return "n/a"
     if isinstance(value, float) and not math.isfinite(value):
         return "n/a"
+    if spec.startswith("abs") and isinstance(value, (int, float)):
+        return as_text(abs(value), spec[3:])
+    if spec == "duration":
+        return duration_text(value)
     if isinstance(value, float) and spec[-1:] in ("d", "n") and value.is_integer():
         value = int(value)
     if isinstance(value, int) and spec[-1:] in ("f", "e", "g", "%"):
@@ -42,3 +50,23 @@ def as_text(value, spec: str = "") -> str:
     if isinstance(value, (int, float)) and text.startswith("-") and not re.search(r"[1-9]", text):
         text = text[1:]  # -0.00: rounds to zero, no sign
     return text
+
+
+def _two_figures(value: float) -> tuple[float, str]:
+    """``value`` (positive) rounded to two significant figures, and its text without an exponent: 0.0123 as
+    ``0.012``, 250.4 as ``250``, 0.999 as ``1.0``."""
+    rounded = round(value, 1 - math.floor(math.log10(value)))
+    return rounded, format(rounded, f".{max(1 - math.floor(math.log10(rounded)), 0)}f")
+
+
+def duration_text(seconds: float) -> str:
+    """A duration in seconds as a sentence says it: ``under a millisecond``, ``12 ms``, ``3.4 s``, ``4.5 min``,
+    ``2.4 h`` (two significant figures below an hour)."""
+    if seconds < 1e-3:
+        return "under a millisecond"
+    for unit, size, upto in (("ms", 1e-3, 1.0), ("s", 1.0, 60.0), ("min", 60.0, 3600.0)):
+        # a unit after the first is reached only when the one before rounded up to it: 59.7 s is 1.0 min
+        rounded, text = _two_figures(seconds / size if unit == "ms" else max(seconds / size, 1.0))
+        if rounded * size < upto:
+            return f"{text} {unit}"
+    return f"{seconds / 3600:.1f} h"

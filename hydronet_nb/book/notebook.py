@@ -19,8 +19,10 @@ chapter's training runs live, so that rerunning the chapter continues them.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
+import textwrap
 import time
 from pathlib import Path
 
@@ -129,7 +131,8 @@ def setup(chapter: str, profile: str, seed: int = 0) -> dict:
     seed_everything(seed)
     cfg = settings(chapter, profile)
     _STARTED.update(seconds=time.perf_counter(), profile=cfg["profile"])
-    print(f"profile {cfg['profile']!r}: " + ", ".join(f"{k}={_short(v)}" for k, v in cfg.items() if k != "profile"))
+    line = f"profile {cfg['profile']!r}: " + ", ".join(f"{k}={_short(v)}" for k, v in cfg.items() if k != "profile")
+    print(textwrap.fill(line, width=88, subsequent_indent="  "))  # a page's output area: no sideways scroll
     return cfg
 
 
@@ -148,16 +151,21 @@ def progress(items, desc: str):
 
 def finish() -> None:
     """Record how long the chapter ran (from :func:`setup` to this call), on what and with which profile:
-    ``page_minutes``, ``page_hardware``, ``page_profile``; the page shows the line this prints at its end."""
+    ``page_minutes``, ``page_hardware``, ``page_profile``, ``page_date``; the page shows the line this prints at
+    its end."""
     from ..device import describe_hardware
+    from .formatting import duration_text
 
     if not _STARTED:
         raise RuntimeError("finish() before setup(): call hydronet_nb.book.notebook.setup(chapter, profile) first")
     minutes = (time.perf_counter() - _STARTED["seconds"]) / 60
     hardware = describe_hardware().split("; torch")[0]
-    record_all({"page_minutes": minutes, "page_hardware": hardware, "page_profile": _STARTED["profile"]})
-    print(f"This page's last run: {minutes:.1f} min on {hardware}, {_STARTED['profile']} profile "
-          "(that machine, that run).")
+    today = datetime.date.today().isoformat()
+    record_all({"page_minutes": minutes, "page_hardware": hardware, "page_profile": _STARTED["profile"],
+                "page_date": today})
+    took = duration_text(60 * minutes)
+    print(textwrap.fill(f"This page's last run took {took} on {hardware}, {_STARTED['profile']} profile, {today} "
+                        "(that machine, that day; a busy or slower machine takes longer).", width=88))
 
 
 class Values(dict):
@@ -229,10 +237,12 @@ def run_folder(name: str, profile: str, *identity, fresh: bool = False) -> Path:
     folder = root / f"{name}-{os.environ.get(PROFILE_ENV) or profile}{tag}"
     if folder.is_dir() and fresh:
         shutil.rmtree(folder)
-        print(f"fresh_run: deleted the earlier run in {folder}; this one starts from the beginning")
+        print(textwrap.fill(f"fresh_run: deleted the earlier run in {folder}; this one starts from the beginning",
+                            width=88, break_long_words=False, break_on_hyphens=False))
     elif folder.is_dir() and any(folder.iterdir()):
-        print(f"continuing the earlier run in {folder}: what it finished is reused, not run again "
-              "(to start afresh: fresh_run = True in the parameters cell)")
+        print(textwrap.fill(f"continuing the earlier run in {folder}: what it finished is reused, not run again "
+                            "(to start afresh: fresh_run = True in the parameters cell)", width=88,
+                            break_long_words=False, break_on_hyphens=False))
     return folder
 
 

@@ -2,7 +2,9 @@
 profile, from a clean kernel, and record how long each took and on what.
 
 The "For teachers" page quotes the table it writes (``book/_static/chapter_times_<profile>.csv``: chapter,
-title, minutes, profile, hardware, date), so the times a teacher plans a session with are measured, not typed.
+title, minutes, profile, hardware, date), so the times a teacher plans a session with are measured, not typed;
+:func:`page_table` is what the page shows of it (``book/_ext/chapter_times.py``): each chapter's time, under a
+caption naming the machine, the date and the profile of the measurement, all read from the CSV.
 Chapter runs are papermill executions into a temporary folder (the book's own cache is not touched); the
 chapters' training runs go to a temporary ``HYDRONET_NB_RUNS`` so that none is continued from an earlier run.
 """
@@ -58,6 +60,27 @@ def time_chapters(profile: str, chapters: list[Path] | None = None) -> pd.DataFr
                          "minutes": round((time.perf_counter() - start) / 60, 2)})
     hardware = describe_hardware().split("; torch")[0]
     return pd.DataFrame(rows).assign(profile=profile, hardware=hardware, date=datetime.date.today().isoformat())
+
+
+def page_table(csv: Path) -> tuple[str, list[tuple[str, str]]]:
+    """The caption and the rows (chapter title, run time in words) the teachers' page shows of ``csv``.
+
+    The caption says where, when and with which profile the times were measured (several values of one
+    field are listed), so that no time reads as a fact about every machine."""
+    from .formatting import duration_text
+
+    table = pd.read_csv(csv)
+    missing = {"title", "minutes", "profile", "hardware", "date"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{csv}: no column {', '.join(sorted(missing))} (written by {__name__})")
+
+    def listed(column: str) -> str:
+        return "; ".join(dict.fromkeys(str(value) for value in table[column]))
+
+    caption = (f"Measured on {listed('hardware')}, {listed('date')}, {listed('profile')} profile, "
+               "each chapter from a clean kernel")
+    rows = [(str(row.title), duration_text(60 * float(row.minutes))) for row in table.itertuples()]
+    return caption, rows
 
 
 def main(argv=None) -> int:

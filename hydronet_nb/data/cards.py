@@ -122,9 +122,11 @@ def render_dataset_card(facts: dict) -> str:
 
 def potential_lines(facts: dict) -> list[str]:
     """The potentials, minimizer and MD of a data-set card, one line each."""
+    from ..book.formatting import as_text  # -0.000000 reads 0.000000
+
     s = facts["settings"]
     return [
-        *[f"{p['label']}: {json.dumps(p['settings'])}; relaxed monomer {p['monomer_energy']:.6f} kcal/mol"
+        *[f"{p['label']}: {json.dumps(p['settings'])}; relaxed monomer {as_text(p['monomer_energy'], '.6f')} kcal/mol"
           for p in facts["potentials"]],
         f"Minimization: OpenMM LocalEnergyMinimizer (L-BFGS) to an RMS force of {s['minimize_tolerance']} kcal/mol/Angstrom",
         f"MD: OpenMM LangevinMiddleIntegrator, {s['md_timestep_fs']} fs steps, friction {s['md_friction_per_ps']}/ps, "

@@ -98,7 +98,10 @@ def against_reference_minima(lowest: pd.DataFrame, reference, potential=None, re
 
 
 def compare_with_hydronet(datasets: dict[str, ClusterSet]) -> pd.DataFrame:
-    """The book's data sets next to the real HydroNet's published numbers (:mod:`hydronet_nb.book.published_numbers`)."""
+    """The book's data sets next to the real HydroNet's published numbers (:mod:`hydronet_nb.book.published_numbers`).
+
+    Short cells, one fact each, so that the two columns fit a page's text column; the clusters per size are
+    compared where HydroNet published them (W3-W9 together, W20, W21-W25 each)."""
     from ..book import published_numbers as pub
     from .datasets import second_pes
 
@@ -113,22 +116,24 @@ def compare_with_hydronet(datasets: dict[str, ClusterSet]) -> pd.DataFrame:
     second = second_pes(datasets)
     lo, hi = pub.HYDRONET_SIZES
     plo, phi = pub.PRETRAIN_SIZES
+    w21_low, w21_high = pub.HYDRONET_W21_TO_W25_CLUSTERS_EACH
+    w21 = plain[(plain.index >= 21) & (plain.index <= 25)]
+    finetune = pub.FORCE_FINETUNE
     rows = {
         "potential (minima)": (pub.HYDRONET_POTENTIAL, minima[0].potential if minima else "-"),
-        "how minima were found": (pub.HYDRONET_METHOD, "basin hopping + L-BFGS (hydronet-nb generate)"),
+        "search": (pub.HYDRONET_METHOD, "basin hopping"),
         "minima, all sizes": (f"{pub.HYDRONET_CLUSTERS:,} (W{lo}-W{hi})",
                               f"{len(sizes):,} (W{sizes.min()}-W{sizes.max()})" if len(sizes) else "-"),
         "pretraining set": (f"{pub.PRETRAIN_CLUSTERS:,} (W{plo}-W{phi})",
                             f"{count('min')} (W{plain.index[0]}-W{plain.index[-1]})" if len(plain) else "-"),
-        "lowest W10 energy (kcal/mol)": (f"{pub.W10_GLOBAL_MINIMUM:.2f}", f"{w10:.2f}" if np.isfinite(w10) else "-"),
-        "clusters per size": (
-            f"skewed to large clusters: W3-W9 under {pub.HYDRONET_W3_TO_W9_CLUSTERS_MAX:,} together, "
-            f"W20 {pub.HYDRONET_W20_CLUSTERS:,}, W21-W25 {pub.HYDRONET_W21_TO_W25_CLUSTERS_EACH[0]:,}-"
-            f"{pub.HYDRONET_W21_TO_W25_CLUSTERS_EACH[1]:,} each",
-            f"in proportion to size: W{plain.index[0]} {plain.iloc[0]:,}, W{plain.index[-1]} {plain.iloc[-1]:,}" if len(plain) else "-"),
-        "non-minima with forces (MD)": (f"{pub.FORCE_FINETUNE['train_nonminima']:,} train + "
-                                        f"{pub.FORCE_FINETUNE['examine_pool']:,} examine pool", count("nonmin")),
-        "second PES (re-evaluated minima)": (f"MB-pol, {pub.MBPOL_TRANSFER_MINIMA:,}",
-                                             f"{datasets[second].potential}, {count(second)}" if second else "-"),
+        "W3-W9 together": (f"under {pub.HYDRONET_W3_TO_W9_CLUSTERS_MAX:,}",
+                           f"{plain[plain.index <= 9].sum():,}" if len(plain) else "-"),
+        "W20": (f"about {pub.HYDRONET_W20_CLUSTERS:,}", f"{plain.get(20, 0):,}" if len(plain) else "-"),
+        "W21-W25, each": (f"{w21_low:,}-{w21_high:,}", f"{w21.min():,}-{w21.max():,}" if len(w21) else "-"),
+        "lowest W10 (kcal/mol)": (f"{pub.W10_GLOBAL_MINIMUM:.2f}", f"{w10:.2f}" if np.isfinite(w10) else "-"),
+        "non-minima (MD)": (f"{finetune['train_nonminima']:,} train, {finetune['examine_pool']:,} pool",
+                            count("nonmin")),
+        "second PES (minima)": (f"MB-pol, {pub.MBPOL_TRANSFER_MINIMA:,}",
+                                f"{datasets[second].potential}, {count(second)}" if second else "-"),
     }
     return pd.DataFrame(rows, index=["HydroNet (published)", "loaded here"]).T
