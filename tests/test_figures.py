@@ -361,4 +361,56 @@ def test_the_check_fails_an_ipython_cell(monkeypatch):
 def test_no_text_overlaps(name):
     FIGURES[name]()
     for number in plt.get_fignums():
-        figure_check.check_figure(plt.figure(number))
+        fig = plt.figure(number)
+        figure_check.check_figure(fig)
+        for ax in fig.axes:  # log axes read as plain numbers: no 6x10^0
+            labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+            assert not [t for t in labels if "times10" in t or "10^{" in t], (name, labels)
+
+
+def test_paper_story_labels_sit_inside_separate_boxes():
+    ax = plots.paper_story()
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [(t.get_window_extent(renderer), t.get_bbox_patch().get_window_extent(renderer)) for t in ax.texts]
+    assert len(boxes) == 5
+    for text, box in boxes:
+        assert box.x0 < text.x0 and text.x1 < box.x1 and box.y0 < text.y0 and text.y1 < box.y1
+        assert ax.get_window_extent(renderer).contains(box.x0, box.y0)
+    for i, (_, a) in enumerate(boxes):
+        assert not any(a.overlaps(b) for _, b in boxes[i + 1:])
+
+
+def test_the_quickstart_and_chapter_5_draw_the_same_trajectories_in_the_same_colours():
+    from matplotlib.colors import to_hex
+
+    quick = plots.longest_bond(graphcore_trajectories())
+    published = pd.DataFrame({"seed": 0, "time_fs": [0.0, 1.0], "max_oh": [1.0, 1.1]})
+    chapter5 = md_plots.published_trajectories(graphcore_trajectories(), published)
+    first = {line.get_label(): to_hex(line.get_color()) for line in quick.get_lines() if line.get_label() in
+             set(graphcore_trajectories()["model"])}
+    second = {line.get_label().removeprefix("Graphcore: "): to_hex(line.get_color()) for line in chapter5.get_lines()}
+    assert len(first) == 4 and all(second[label] == colour for label, colour in first.items())
+    assert first["TTM2.1-F (reference)"] == plots.MODEL_COLORS["reference"]
+    assert first["pretrained only (published)"] == plots.MODEL_COLORS["published"]
+    assert len(set(first.values())) == 4
+
+
+def test_each_model_has_its_own_colour():
+    models = ("reference", "published", "pretrained", "finetuned", "scratch", "transfer", "published-transfer")
+    assert len({plots.model_colour(m) for m in models}) == len(models)
+    assert plots.model_colour("scratch-forces") == plots.model_colour("scratch on non-minima") == plots.model_colour(
+        "scratch 250 seed 0")
+    assert plots.model_colour("amoeba") == plots.model_colour("TTM2.1-F (reference)") == plots.MODEL_COLORS["reference"]
+
+
+@pytest.mark.parametrize("low, high, expected", [(250, 2000, ["500", "1,000"]), (0.9, 7.5, ["1", "2", "5"]),
+                                                   (0.021, 0.038, ["0.025", "0.03", "0.035"])])
+def test_log_axes_read_as_plain_numbers(low, high, expected):
+    _, ax = plt.subplots()
+    ax.plot([low, high], [low, high])
+    plots.log_axis(ax, "y")
+    ax.set_ylim(low, high)
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+    assert set(expected) <= set(labels), labels

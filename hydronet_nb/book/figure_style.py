@@ -121,6 +121,12 @@ def log_axis(ax, which: str = "y", at=None):
     return ax
 
 
+def whole_numbers(ax, which: str = "x"):
+    """Ticks at whole numbers only (epochs, rounds): no "2.5" epoch."""
+    (ax.xaxis if which == "x" else ax.yaxis).set_major_locator(ticker.MaxNLocator(integer=True))
+    return ax
+
+
 def legend_beside(ax, title: str | None = None, **kwargs):
     """Move ``ax``'s legend (matplotlib's or seaborn's; made from its labelled artists if it has none) out of
     the data, to the right of the axes."""

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from .figure_style import legend_above, legend_beside, log_axis, model_colour, model_palette
+from .figure_style import legend_above, legend_beside, log_axis, model_colour, model_palette, whole_numbers
 
 #: how each static metric is labelled
 METRIC_LABELS = {"mae_per_water": "E/water MAE (kcal/mol)", "force_mae": "force MAE (kcal/mol/Å)",
@@ -34,6 +34,7 @@ def force_learning_curves(metrics, round_ends=(), axes=None, label: str = ""):
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         log_axis(ax)
+        whole_numbers(ax)
     axes[1].legend()
     legend_beside(axes[1])
     return axes
@@ -71,6 +72,7 @@ def create_graph_curves(epochs, ax=None):
     sns.lineplot(data=epochs, x="epoch", y="val_force_rmse", hue="arm", marker="o",
                  palette=model_palette(epochs["arm"]), ax=ax)
     log_axis(ax)
+    whole_numbers(ax)
     ax.set_ylabel("validation force RMSE (kcal/mol/Å)")
     legend_above(ax, title="", ncols=1)
     return ax
@@ -85,6 +87,7 @@ def selection_rounds(rounds, axes=None):
         sns.lineplot(data=rounds, x="round", y=column, hue="rule", marker="o", errorbar=("pi", 100),
                      palette=model_palette(rounds["rule"]), ax=ax)
         ax.set_xlabel("round (0: before the first selection)")
+        whole_numbers(ax)
         ax.set_ylabel(ylabel)
     axes[0].get_legend().remove()
     legend_beside(axes[1], title="rule")

@@ -50,16 +50,19 @@ def energy_traces(frames, column: str = "energy", axes=None, ylabel: str = "E (k
 
 
 def survival_curves(table, axes=None):
-    """Fraction of runs still intact against time, one panel per size (:func:`hydronet_nb.md.analysis.survival`)."""
+    """Fraction of runs still intact against time, one panel per size (:func:`hydronet_nb.md.analysis.survival`);
+    each model's line thinner than the one before, so models that never fail all stay visible along the top."""
     sizes = sorted(table["size"].unique())
     if axes is None:
         _, axes = plt.subplots(1, len(sizes), figsize=(4.4 * len(sizes), 3.4), squeeze=False, sharey=True,
                                layout="constrained")
         axes = axes[0]
+    models = list(dict.fromkeys(table["model"]))
+    widths = dict(zip(models, np.linspace(6, 1.5, len(models)) if len(models) > 1 else [2]))
     for ax, size in zip(axes, sizes):
         for model, part in table[table["size"] == size].groupby("model", sort=False):
             ax.step(part["time_fs"], part["intact_fraction"], where="post", color=model_colour(model),
-                    label=LABELS.get(model, model), lw=2)
+                    label=LABELS.get(model, model), lw=widths[model], solid_capstyle="butt")
         ax.set_ylim(-0.05, 1.05)
         ax.set_title(f"W{size}")
         ax.set_xlabel("time (fs)")

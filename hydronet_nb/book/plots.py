@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .figure_style import (CATEGORY_COLORS, DATASET_COLOURS, MODEL_ALIASES, MODEL_COLORS,  # noqa: F401
                            ReadableLogLocator, dataset_palette, legend_above, legend_beside, log_axis, model_colour,
-                           model_palette, plain_number, set_style)
+                           model_palette, plain_number, set_style, whole_numbers)
 
 
 def _axes(axes, ncols=1, figsize=(7, 3.8)):
@@ -56,8 +56,9 @@ def learning_curves(metrics, axes=None, label: str = ""):
     mae_ax.plot(metrics["epoch"], metrics["val_mae_per_water"], label=label or None)
     mae_ax.set_xlabel("epoch")
     mae_ax.set_ylabel("validation MAE per water (kcal/mol)")
-    log_axis(loss_ax)
-    log_axis(mae_ax)
+    for ax in axes:
+        log_axis(ax)
+        whole_numbers(ax)
     return axes
 
 

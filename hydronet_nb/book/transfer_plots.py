@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from .figure_style import legend_beside, log_axis, model_colour, plain_number
+from .figure_style import legend_beside, log_axis, model_colour, plain_number, whole_numbers
 
 
 def colour(name: str) -> str:
@@ -59,6 +59,7 @@ def transfer_curves(curves: dict, ax=None):
     for label, metrics in curves.items():
         ax.plot(metrics["epoch"], metrics["val_mae_per_water"], label=label, color=colour(label))
     log_axis(ax)
+    whole_numbers(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation MAE per water (kcal/mol)")
     ax.legend(title="start")
