@@ -20,7 +20,7 @@ _CB = sns.color_palette("colorblind").as_hex()
 MODEL_COLORS = {
     "reference": "#262626", "published": _CB[4], "pretrained": _CB[0], "finetuned": _CB[2],
     "scratch": _CB[3], "scratch-forces": _CB[3], "scratch-transfer": _CB[3],
-    "transfer": _CB[5], "published-transfer": _CB[6],
+    "transfer": _CB[9], "published-transfer": _CB[6],  # light shades of the models they were moved from
 }
 #: other names a model goes by in the book's tables (MD drivers, published trajectories, studies' starts)
 MODEL_ALIASES = {
@@ -32,11 +32,11 @@ MODEL_ALIASES = {
 #: what is not a model: selection rules, transfer strategies, the create_graph arms
 CATEGORY_COLORS = {
     "active": MODEL_COLORS["finetuned"], "random": _CB[7],
-    "full": MODEL_COLORS["transfer"], "body_lr": _CB[9], "frozen": _CB[7],
+    "full": MODEL_COLORS["transfer"], "body_lr": _CB[1], "frozen": _CB[7],
     "with create_graph": MODEL_COLORS["finetuned"], "without create_graph (released code)": _CB[7],
 }
 #: a name neither table knows
-OTHER_COLOUR = _CB[1]
+OTHER_COLOUR = _CB[5]
 
 
 def model_colour(name) -> str:
