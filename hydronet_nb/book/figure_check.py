@@ -180,6 +180,7 @@ _pending: list[FigureOverlapError] = []
 
 
 def _after_execute() -> None:
+    _pending.clear()  # a finding of a silent execution (no post_run_cell) is not the next cell's
     try:
         check_open_figures()
     except FigureOverlapError as error:
