@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def run_notebook(path: Path, **parameters) -> Path:
 
     EXECUTED.mkdir(parents=True, exist_ok=True)
     out = EXECUTED / path.name
+    # every figure a chapter draws is checked for colliding texts (hydronet_nb.book.figure_check)
+    os.environ.setdefault("HYDRONET_NB_CHECK_FIGURES", "1")
     papermill.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
                                prepare_only=True, progress_bar=False)
     nb = nbformat.read(out, as_version=4)
