@@ -345,7 +345,8 @@ MADE_UP_PAGE = """<html><body><article class="bd-article">
   <div class="output stream"><pre>epoch 1</pre></div><div class="output stream"><pre>epoch 2</pre></div>
   <div class="output stream"><pre>epoch 3</pre></div><div class="output stream"><pre>epoch 4 -0.000 kcal/mol</pre></div>
   <div class="output text_html"><table><thead><tr><th>model</th><th>intact</th></tr></thead>
-  <tbody><tr><th>a</th><td>True</td></tr><tr><th>b</th><td>None</td></tr><tr><th>c</th><td>0.5</td></tr></tbody></table></div>
+  <tbody><tr><th>a</th><td>True</td></tr><tr><th>b</th><td>None</td></tr>
+  <tr><th>c</th><td>0.5</td></tr></tbody></table></div>
 </div>
 </article></body></html>"""
 
