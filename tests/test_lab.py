@@ -37,6 +37,11 @@ RAW_MARKERS = ("{eval}", "{glue", "{cite}", ":::", "```{", ":class:")
 MYST_FAILURES = ("Unknown Directive",)
 LAB_UNRENDERED = ("{glue",)
 #: ipywidgets' messages for a widget whose frontend is missing or fails
+#: console errors that jupyterlab-myst 2.7.0 logs for every {eval} value rendered as Markdown (a recorded
+#: sentence) when its cell renders again: React's clean-up runs after the old node left the page. The value stays
+#: shown (checked above: evaluated, no `v["` left); nothing else in the console is let through.
+KNOWN_CONSOLE = re.compile(r'"(Could not dispose of renderer|Unable to detach expression renderer) for '
+                           r'`v\[\\"\w+\\"\]`: node is not connected"$')
 WIDGET_ERRORS = ("Failed to load model class", "is not registered", "No version of module",
                  "Click to show javascript error", "Error displaying widget")
 EVAL_ROLE = re.compile(r"\{eval\}`([^`]+)`")
@@ -56,6 +61,7 @@ return panel.content.widgets.map((cell, index) => {
     const area = cell.node.querySelector('.jp-OutputArea');
     out.text = area ? area.textContent : '';
     out.canvases = area ? Array.from(area.querySelectorAll('canvas')).map(c => [c.width, c.height]) : [];
+    out.readouts = area ? Array.from(area.querySelectorAll('.widget-readout')).map(e => e.textContent) : [];
     out.views3dmol = area ? Array.from(area.querySelectorAll('[id^="3dmolviewer"]')).map(
       v => Array.from(v.querySelectorAll('canvas')).some(c => c.width > 0 && c.height > 0)) : [];
   } else if (model.type === 'markdown') {
@@ -97,11 +103,13 @@ window.jupyterapp.commands.execute('notebook:run-all-cells').then(
 """
 IDLE_JS = """
 const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-return kernel.status === 'idle' && !Array.from(document.querySelectorAll('.jp-InputPrompt')).some(p => p.textContent.includes('[*]'));
+return kernel.status === 'idle'
+  && !Array.from(document.querySelectorAll('.jp-InputPrompt')).some(p => p.textContent.includes('[*]'));
 """
 CLOSE_JS = """
 const done = arguments[arguments.length - 1], panel = window.jupyterapp.shell.currentWidget;
-panel.context.save().catch(() => null).then(() => panel.sessionContext.shutdown()).then(() => done(true), e => done(String(e)));
+panel.context.save().catch(() => null).then(() => panel.sessionContext.shutdown())
+  .then(() => done(true), e => done(String(e)));
 """
 
 
@@ -135,7 +143,8 @@ def lab_server(tmp_path_factory):
     port, token = free_port(), uuid.uuid4().hex
     bindir = Path(sys.executable).parent
     env = {**os.environ, "HYDRONET_NB_PROFILE": "test", "HYDRONET_NB_RUNS": str(root / ".runs"),
-           "HYDRONET_NB_3DMOL_JS": f"/files/{VENDOR_JS.as_posix()}", "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+           "HYDRONET_NB_3DMOL_JS": f"/files/{VENDOR_JS.as_posix()}",
+           "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
            "JUPYTER_CONFIG_DIR": str(root / ".lab" / "config"), "JUPYTER_RUNTIME_DIR": str(root / ".lab" / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / ".lab" / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(root / ".lab" / "workspaces")}
@@ -253,6 +262,19 @@ def cell_problems(cells: list[dict]) -> list[str]:
     return problems
 
 
+def not_playing(driver, cells: list[dict]) -> list[str]:
+    """nglview trajectories (an NGLWidget with more than one frame) whose player stays on its first frame (the
+    readout of nglview's frame slider; a trajectory played to its end and stopped there counts as played)."""
+    moving = [c for c in cells if c["type"] == "code" and any(
+        int(m) > 0 for out in c["outputs"] for m in re.findall(r"NGLWidget\(max_frame=(\d+)", out["plain"]))]
+    if not moving:
+        return []
+    time.sleep(2)
+    now = {c["index"]: c["readouts"] for c in driver.execute_script(CELLS_JS) if c["type"] == "code"}
+    return [f"cell {c['index']}: its nglview trajectory does not play (frame {c['readouts']} and 2 s later the same)"
+            for c in moving if not c["readouts"] or now[c["index"]] == c["readouts"] == ["0"] * len(c["readouts"])]
+
+
 def scroll_to(driver, index: int | None):
     if index is not None:
         driver.execute_script("const cells = window.jupyterapp.shell.currentWidget.content.widgets;"
@@ -307,7 +329,8 @@ def record_time(name: str, seconds: float, opened: float):
 def test_chapter_runs_live_in_jupyterlab(notebook, lab_server, lab_browser):
     driver, rel = lab_browser, f"notebooks/{notebook.name}"
     copy = json.loads((lab_server.root / rel).read_text())
-    stale = [i for i, c in enumerate(copy["cells"]) if c["cell_type"] == "markdown" and "user_expressions" in c["metadata"]]
+    stale = [i for i, c in enumerate(copy["cells"])
+             if c["cell_type"] == "markdown" and "user_expressions" in c["metadata"]]
     assert not stale, f"{rel}: committed with evaluated values (cells {stale}); they must come from the live run"
     driver.get_log("browser"), driver.get_log("performance")  # drained: what follows is this chapter's
     start = time.monotonic()
@@ -331,10 +354,12 @@ def test_chapter_runs_live_in_jupyterlab(notebook, lab_server, lab_browser):
         print(f"{notebook.stem}: Run All {run['seconds']:.1f} s in JupyterLab (test profile), opened in {opened:.1f} s")
         screenshots(driver, cells, notebook.stem)
         problems += cell_problems(cells)
+        problems += not_playing(driver, cells)
         problems += opens_on_click(driver, cells)
         console = driver.get_log("browser")
         (SHOTS / f"{notebook.stem}.console.txt").write_text("\n".join(f"{e['level']} {e['message']}" for e in console))
-        problems += [f"console: {e['message'][:400]}" for e in console if e["level"] == "SEVERE"]
+        problems += [f"console: {e['message'][:400]}" for e in console
+                     if e["level"] == "SEVERE" and not KNOWN_CONSOLE.search(e["message"])]
         problems += [f"request leaving the machine: {u}" for u in requests_off_machine(driver, lab_server.url)]
     finally:
         driver.execute_async_script(CLOSE_JS)  # saved into the copy, kernel shut down before the next chapter
