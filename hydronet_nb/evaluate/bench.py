@@ -208,8 +208,10 @@ def _zero_calculator():
 
 def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, max_water: int = 25,
               repeats: int = 3, md_steps: int = 20, device: str = "auto", config=None, md_sizes=MD_SIZES,
-              seed: int = 0):
-    """One row per (variant, task): seconds per pass, clusters per second, ratio to PyG, FLOPs.
+              seed: int = 0, every_repeat: bool = False):
+    """One row per (variant, task): seconds per pass (the fastest of ``repeats``), clusters per second, ratio to
+    PyG, FLOPs. ``every_repeat``: one row per timed pass instead (a ``repeat`` column; the ratio to PyG of the
+    same pass), so that a figure can show the spread of the repeats rather than one disturbed run.
 
     A ``pandas.DataFrame`` with :data:`CSV_COLUMNS` and ``gflop_per_cluster``, ``peak_fraction``;
     ``attrs`` hold the peak GFLOP/s measured and the settings.
@@ -238,12 +240,13 @@ def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, ma
     def record(variant, task, fn, n, n_atoms, n_edges, passes, flops=None):
         fn()  # warm-up
         _sync(torch_device)
-        seconds = min(_timed(lambda: (fn(), _sync(torch_device))) for _ in range(passes))
+        timings = [_timed(lambda: (fn(), _sync(torch_device))) for _ in range(passes)]
         per_cluster = flops / n if flops else float("nan")
-        rows.append({"device": torch_device.type, "threads": threads, "variant": variant, "task": task,
-                     "clusters": n, "atoms": n_atoms, "edges": n_edges, "seconds": seconds,
-                     "clusters_per_s": n / seconds, "gflop_per_cluster": per_cluster / 1e9,
-                     "peak_fraction": per_cluster * n / seconds / 1e9 / peak if flops else float("nan")})
+        for repeat, seconds in enumerate(timings if every_repeat else [min(timings)]):
+            rows.append({"device": torch_device.type, "threads": threads, "variant": variant, "task": task,
+                         "repeat": repeat, "clusters": n, "atoms": n_atoms, "edges": n_edges, "seconds": seconds,
+                         "clusters_per_s": n / seconds, "gflop_per_cluster": per_cluster / 1e9,
+                         "peak_fraction": per_cluster * n / seconds / 1e9 / peak if flops else float("nan")})
 
     for variant, net in nets.items():
         tasks = {TRAIN_ENERGY: _training_task(net, batches, 1.0, torch_device),
@@ -259,11 +262,16 @@ def run_bench(n_clusters: int = 64, batch_size: int = 64, min_water: int = 3, ma
         for variant, calc in calculators.items():
             fn = _md_task(calc, start, md_steps)
             flops = _matmul_flops(fn) if variant != "zero-cost" else None
+            before = len(rows)
             record(variant, f"md W{n_water}", fn, md_steps, start.n_atoms, n_edges, repeats, flops)
-            rows[-1]["clusters"], rows[-1]["seconds"] = 1, rows[-1]["seconds"] / md_steps
+            for row in rows[before:]:  # per step
+                row["clusters"], row["seconds"] = 1, row["seconds"] / md_steps
+                row["clusters_per_s"] = 1 / row["seconds"]
     table = pd.DataFrame(rows)
-    pyg = table[table.variant == BASELINE].set_index("task").clusters_per_s
-    table["speed_vs_pyg"] = table.clusters_per_s / table.task.map(pyg)
+    pyg = table[table.variant == BASELINE].set_index(["task", "repeat"]).clusters_per_s
+    table["speed_vs_pyg"] = table.clusters_per_s / pd.Series(list(zip(table.task, table.repeat))).map(pyg).to_numpy()
+    if not every_repeat:
+        table = table.drop(columns="repeat")
     table.attrs.update(device=str(torch_device), threads=threads, clusters=n_clusters, batch_size=batch_size,
                        waters=f"{min_water}-{max_water}", config=config.as_dict(), peak_gflops=peak,
                        md_steps=md_steps)
@@ -352,9 +360,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = PAPER_CONFIG if args.k is None else SchNetConfig(**{**PAPER_CONFIG.as_dict(), "k": args.k})
     table = run_bench(args.clusters, args.batch_size or args.clusters, args.min_water, args.max_water,
                       args.repeats, args.md_steps, args.device, config,
-                      md_sizes=tuple(args.md_sizes))
+                      md_sizes=tuple(args.md_sizes), every_repeat=args.every_repeat)
     if args.csv:
-        print(table[CSV_COLUMNS].to_csv(index=False, float_format="%.6g"), end="")
+        columns = CSV_COLUMNS[:4] + (["repeat"] if args.every_repeat else []) + CSV_COLUMNS[4:]
+        print(table[columns].to_csv(index=False, float_format="%.6g"), end="")
     else:
         print(format_table(table))
     return 0
@@ -375,6 +384,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     p.add_argument("--k", type=positive_int, help="neighbours per atom (default: the paper's 28)")
     p.add_argument("--csv", action="store_true", help="print CSV: " + ",".join(CSV_COLUMNS))
+    p.add_argument("--every-repeat", action="store_true",
+                   help="a row per timed pass (a 'repeat' column) instead of the fastest; with --csv")
     p.set_defaults(func=cmd_bench)
 
 
