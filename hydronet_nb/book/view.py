@@ -97,7 +97,13 @@ def show_trajectory(frames, width=520, height=360, interval_ms: int = 60, every:
     if _engine(engine, "nglview") == "nglview":
         widget = _nglview().show_asetraj(frames)
         play = widget._iplayer.children[0]  # nglview's Play widget (its public API has no play())
-        play.interval, play.repeat, play.playing = interval_ms, True, True
+        play.interval, play.repeat = interval_ms, True
+
+        def start(change):  # ipywidgets' player starts on a change of `playing` it sees, not on its first state
+            if change["new"]:
+                play.playing = True
+
+        widget.observe(start, names="loaded")  # nglview sets `loaded` when the page has drawn the stage
         return widget
     from ..md.runs import xyz_text
 

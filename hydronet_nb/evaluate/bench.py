@@ -28,10 +28,12 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from ..utils.cli_types import positive_int, water_count
+from .bench_card import SHIPPED_TABLE, export_bench
 
 # torch, PyG and ASE are imported inside the functions: the command line imports this module to
 # build its parser, and they take seconds to load.
@@ -335,7 +337,6 @@ def throughput_comparison(bench_table, clusters: int | None = None):
     rows += [{"hardware": f"this machine, {a.get('device', '?')} x {a.get('threads', '?')} threads ({VARIANT_NAMES[r.variant]})",
               "clusters_per_s": r.clusters_per_s} for r in bench_table.itertuples() if r.task == TRAIN_ENERGY]
     return pd.DataFrame(rows)
-    return pd.DataFrame(rows)
 
 
 def format_table(table) -> str:
@@ -358,9 +359,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = PAPER_CONFIG if args.k is None else SchNetConfig(**{**PAPER_CONFIG.as_dict(), "k": args.k})
+    load, started = os.getloadavg(), time.time()
     table = run_bench(args.clusters, args.batch_size or args.clusters, args.min_water, args.max_water,
                       args.repeats, args.md_steps, args.device, config,
-                      md_sizes=tuple(args.md_sizes), every_repeat=args.every_repeat)
+                      md_sizes=tuple(args.md_sizes), every_repeat=args.every_repeat or bool(args.export))
+    if args.export:
+        card = export_bench(table, args.export, " ".join(["hydronet-nb", *sys.argv[1:]]), load, started)
+        print(f"wrote {Path(args.export) / SHIPPED_TABLE} and its card {card}")
+        return 0
     if args.csv:
         columns = CSV_COLUMNS[:4] + (["repeat"] if args.every_repeat else []) + CSV_COLUMNS[4:]
         print(table[columns].to_csv(index=False, float_format="%.6g"), end="")
@@ -384,6 +390,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     p.add_argument("--k", type=positive_int, help="neighbours per atom (default: the paper's 28)")
     p.add_argument("--csv", action="store_true", help="print CSV: " + ",".join(CSV_COLUMNS))
+    p.add_argument("--export", metavar="DIR", help="write every repeat as DIR/bench.csv with a card (the book's "
+                   "shipped bench: run it on a quiet machine)")
     p.add_argument("--every-repeat", action="store_true",
                    help="a row per timed pass (a 'repeat' column) instead of the fastest; with --csv")
     p.set_defaults(func=cmd_bench)
