@@ -30,6 +30,8 @@ def test_the_wheel_holds_the_embedded_data_set_and_the_shipped_checkpoint(wheel)
         assert f"hydronet_nb/resources/studies/transfer/{name}" in names
     for name in ("runs.csv", "frames.csv", "STUDY.json", "trajectories/grid-finetuned-W10-seed0.xyz"):
         assert f"hydronet_nb/resources/studies/md/{name}" in names
+    for name in ("bench.csv", "STUDY.json", "STUDY.md"):  # chapter 2's quiet bench
+        assert f"hydronet_nb/resources/studies/bench/{name}" in names
     assert not any(n.startswith("hydronet_nb/resources/") and n.endswith(".py") for n in names)  # data, not code
 
 
