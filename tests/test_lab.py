@@ -323,9 +323,14 @@ def record_time(name: str, seconds: float, opened: float):
     atomic_write_json(TIMES, times)
 
 
+#: the chapters `make test` runs live (values and citations, solutions, py3Dmol and nglview views); CI runs all
+QUICK = ("00_quickstart", "03_force_finetuning", "05_molecular_dynamics")
+
+
 @pytest.mark.book
 @pytest.mark.browser
-@pytest.mark.parametrize("notebook", toc_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", [p if p.stem in QUICK else pytest.param(p, marks=pytest.mark.full)
+                                      for p in toc_notebooks()], ids=lambda p: p.stem)
 def test_chapter_runs_live_in_jupyterlab(notebook, lab_server, lab_browser):
     driver, rel = lab_browser, f"notebooks/{notebook.name}"
     copy = json.loads((lab_server.root / rel).read_text())

@@ -197,6 +197,7 @@ def minima_only(tmp_path_factory):
 
 
 @pytest.mark.book
+@pytest.mark.full
 @pytest.mark.parametrize("stem", ["01_data_exploration", "02_ipu_pretraining"])
 def test_chapters_on_a_folder_of_minima_only_cite_only_what_they_record(minima_only, tmp_path, stem):
     """Every glue key a chapter quotes is recorded on this path too, so the book builds with -W on such a folder."""
@@ -249,6 +250,7 @@ def two_surfaces_pnnl(tmp_path_factory):
 
 
 @pytest.mark.book
+@pytest.mark.full
 def test_transfer_chapter_on_pnnl_layout_moves_the_published_model(two_surfaces_pnnl, tmp_path):
     """Chapter 4 with ``data_dir`` in PNNL's layout and the paper's weights as the live start (its ``full`` path)."""
     executed = run_notebook(ROOT / "notebooks" / "04_pes_transfer.ipynb", profile="test",

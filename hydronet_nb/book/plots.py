@@ -197,6 +197,7 @@ def distance_histograms(distances, palette, ranges=(("O...O", (2.3, 8.0)), ("O-H
     for ax, (pair, xlim) in zip(axes, ranges):
         shown = distances[(distances["pair"] == pair) & distances["distance"].between(*xlim)]
         distributions(shown, "distance", palette, ax=ax, bins=80)
+        ax.set_xlim(*xlim)  # the same window on any data: a narrow spread (minima only) would get crowded ticks
         ax.set_xlabel(f"{pair} distance (Å)")
     axes[0].set_title("oxygen pairs (between molecules)")
     axes[1].set_title("O-H bonds (within molecules)")
