@@ -127,20 +127,12 @@ def glue_outputs(executed: Path) -> dict:
     return out
 
 
-def _is_literal(text: str) -> bool:
-    try:
-        ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return False
-    return True
-
-
 def glue_problems(executed: Path) -> list[str]:
     """What a ``jupyter-book build -W`` would warn about in the glue references of an executed notebook:
     keys never recorded, Markdown pasted from a value without Markdown, numbers that do not take their format."""
     from myst_nb.core.variables import format_plain_text
 
-    from hydronet_nb.book.formatting import as_text, split_key
+    from hydronet_nb.book.formatting import as_text, recorded_value, split_key
 
     glued, problems = glue_outputs(executed), []
     names = [o.get("metadata", {}).get("scrapbook", {}).get("name") for c in json.loads(executed.read_text())["cells"]
@@ -164,7 +156,7 @@ def glue_problems(executed: Path) -> list[str]:
             plain = next((v for k, v in glued[key].items() if k.endswith("text/plain")), None)
             plain = "".join(plain) if isinstance(plain, list) else plain
             try:
-                as_text(ast.literal_eval(plain) if _is_literal(plain) else plain, spec)
+                as_text(recorded_value(plain), spec)
             except (ValueError, TypeError) as exc:
                 problems.append(f"{key}: {plain!r} does not take the format {spec!r} ({exc})")
         refs = [(kind or "any", body) for kind, body in GLUE_ROLE.findall(text)]

@@ -11,7 +11,6 @@ warning, so `-W` fails the build.
 """
 from __future__ import annotations
 
-import ast
 import re
 
 from docutils import nodes
@@ -20,18 +19,10 @@ from myst_nb.core.variables import RetrievalError
 from myst_nb.ext.glue.utils import glue_warning, retrieve_glue_data
 from myst_nb.ext.utils import RoleBase
 
-from hydronet_nb.book.formatting import as_text, split_key
+from hydronet_nb.book.formatting import as_text, recorded_value, split_key
 
 #: the one expression form the prose uses
 REFERENCE = re.compile(r"""^v\[(["'])(?P<ref>[^"']+)\1\]$""")
-
-
-def _literal(text: str):
-    """The Python value of a glued ``text/plain`` repr (a string that is not a literal stays itself)."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 class RecordedValueRole(RoleBase):
@@ -55,7 +46,7 @@ class RecordedValueRole(RoleBase):
             found = result.nb_renderer.render_markdown_inline(mime)
         else:
             try:
-                text = as_text(_literal(result.data["text/plain"]), spec)
+                text = as_text(recorded_value(result.data["text/plain"]), spec)
             except (KeyError, ValueError, TypeError) as exc:
                 message = f"eval: cannot format {key!r} with {spec!r}: {exc}"
                 return [], [glue_warning(message, self.document, self.line)]

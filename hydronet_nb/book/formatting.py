@@ -15,6 +15,7 @@ person would say them (``under a millisecond``, ``12 ms``, ``3.4 s``, ``4.5 min`
 """
 from __future__ import annotations
 
+import ast
 import math
 import re
 
@@ -28,6 +29,15 @@ def split_key(reference: str) -> tuple[str, str]:
     if match is None:
         raise KeyError(f"{reference!r} is not a recorded-value reference (key or key:format)")
     return match["key"], match["spec"] or ""
+
+
+def recorded_value(plain: str):
+    """The Python value of a recorded value's ``text/plain`` (its repr, as glue stores it); a text that is no
+    literal is itself."""
+    try:
+        return ast.literal_eval(plain)
+    except (ValueError, SyntaxError):
+        return plain
 
 
 def as_text(value, spec: str = "") -> str:

@@ -116,12 +116,8 @@ def _convert(value, hint, key: str, source: str | None):
         if value in args and not isinstance(value, bool):
             return value
         raise _Mismatch
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _Mismatch
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+    if hint in (bool, int, str):  # exactly that type: a bool is no int here, 1.5 no int, 5 no str
+        if isinstance(value, hint) and (hint is bool or not isinstance(value, bool)):
             return value
         raise _Mismatch
     if hint is float:
@@ -129,10 +125,6 @@ def _convert(value, hint, key: str, source: str | None):
             value = float(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        raise _Mismatch
-    if hint is str:
-        if isinstance(value, str):
-            return value
         raise _Mismatch
     if hint is Path:
         if isinstance(value, (str, Path)) and str(value):
